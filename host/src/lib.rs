@@ -1,1 +1,63 @@
-//! placeholder
+//! Switchyard: serve HTTP from WebAssembly components.
+//!
+//! A handler is any component that implements the `wasi:http/proxy` world.
+//! Switchyard compiles each routed component once, pre-instantiates it, and
+//! runs every request in a fresh, isolated instance, streaming the response
+//! back as the guest writes it.
+//!
+//! # Layout
+//!
+//! | module | job |
+//! |---|---|
+//! | [`config`] | `switchyard.toml` into one validated [`Config`] |
+//! | [`router`] | pure path → route matching |
+//! | [`engine`] | the wasmtime engine and linker; bytes → pre-instantiated handler |
+//! | [`state`] | per-request store data: what a guest may see and do |
+//! | [`guest_log`] | guest stdout/stderr into the log, tagged with route and request id |
+//! | [`outbound`] | outbound HTTP policy for guests |
+//! | [`handler`] | a loaded handler and how one request runs on it |
+//! | [`body`] | response bodies, cut short when a guest fails mid-stream |
+//! | [`registry`] | the current snapshot of routes and handlers, swapped atomically |
+//! | [`service`] | one request: route, request id, invoke, errors → status |
+//! | [`error`] | the error a request can end in, mapped to a status in one place |
+//! | [`server`] | accept loop, HTTP/1.1 + h2c, graceful shutdown |
+//!
+//! # A request's life
+//!
+//! 1. [`server`] accepts the connection; hyper parses the request.
+//! 2. [`service::Service::handle`] takes the current [`registry::Snapshot`],
+//!    routes the path and assigns a request id.
+//! 3. [`handler::Handler::invoke`] creates a fresh `Store` and instance,
+//!    calls the guest's `handle` in its own task, and returns as soon as the
+//!    guest sets its response.
+//! 4. The body streams to the client as the guest writes it
+//!    ([`body::GuardedBody`]); if the guest fails mid-stream the response is
+//!    cut short so the client can tell.
+
+pub mod body;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod guest_log;
+pub mod handler;
+pub mod outbound;
+pub mod registry;
+pub mod router;
+pub mod server;
+pub mod service;
+pub mod state;
+
+pub use config::Config;
+pub use engine::Host;
+pub use registry::Registry;
+pub use server::{serve, ServerOptions};
+pub use service::Service;
+
+use std::sync::Arc;
+
+/// Load every route of `config` with `host`: the server's whole start-up
+/// work before it binds. Fails on the first route that cannot be served.
+pub fn load(host: Arc<Host>, config: &Config) -> Result<Arc<Service>, handler::LoadError> {
+    let registry = Registry::load(host, config)?;
+    Ok(Arc::new(Service::new(Arc::new(registry))))
+}

@@ -1,1 +1,101 @@
-fn main() {}
+//! The `switchyard` command: parse the command line, set up logging, load the
+//! config and every handler, bind, and serve until SIGINT or SIGTERM.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard::{Config, Host, ServerOptions};
+
+/// Serve HTTP from WebAssembly components (wasi:http/proxy).
+#[derive(Parser)]
+#[command(name = "switchyard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the routes of a config file.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The config file.
+    #[arg(
+        long,
+        short,
+        env = "SWITCHYARD_CONFIG",
+        default_value = "switchyard.toml"
+    )]
+    config: PathBuf,
+    /// Address to listen on (IP:PORT; port 0 picks a free port). Overrides
+    /// the config file's `listen`; default 127.0.0.1:8080.
+    #[arg(long, short, env = "SWITCHYARD_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    shutdown_timeout: u64,
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config)?;
+    let listen = args
+        .listen
+        .or(config.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let host = Arc::new(Host::new()?);
+        let service = switchyard::load(host, &config)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        println!("listening on http://{address}");
+        let options = ServerOptions {
+            shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        };
+        switchyard::serve(listener, service, options, shutdown_signal()).await
+    })
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+    }
+}

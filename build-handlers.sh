@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Build every handler under handlers/ into build/handlers/<name>.wasm, the
+# folder the default switchyard.toml points at.
+#
+#   ./build-handlers.sh          sync wit/deps, then build every handler
+#   ./build-handlers.sh NAME...  build only the named handlers
+#
+# Each language folder handlers/<lang>/ owns a build.sh with one contract:
+#   handlers/<lang>/build.sh OUT_DIR [NAME...]
+# It installs its own pinned toolchain when missing (see handlers/tools.sh),
+# builds the named handlers (all of them when none are named) and writes
+# OUT_DIR/<name>.wasm. A handler that cannot be built is an error, never a skip.
+set -euo pipefail
+root=$(cd "$(dirname "$0")" && pwd)
+out="$root/build/handlers"
+mkdir -p "$out"
+
+languages=(rust python js c zig)
+
+# The WIT every guest builds against comes from the crate the host links.
+"$root/wit/sync.sh" >/dev/null
+
+lang_of() {
+  local name=$1 lang
+  for lang in "${languages[@]}"; do
+    if [ -d "$root/handlers/$lang/$name" ]; then echo "$lang"; return 0; fi
+  done
+  return 1
+}
+
+if [ $# -eq 0 ]; then
+  for lang in "${languages[@]}"; do
+    [ -x "$root/handlers/$lang/build.sh" ] || continue
+    echo "==> building $lang handlers"
+    "$root/handlers/$lang/build.sh" "$out"
+  done
+else
+  for name in "$@"; do
+    lang=$(lang_of "$name") || { echo "build-handlers.sh: no handler named '$name' under handlers/*/" >&2; exit 2; }
+    echo "==> building $name ($lang)"
+    "$root/handlers/$lang/build.sh" "$out" "$name"
+  done
+fi
+
+echo "handlers in $out:"
+ls -l "$out"/*.wasm | awk '{printf "  %-28s %8d bytes\n", $NF, $5}' | sed "s#$out/##"

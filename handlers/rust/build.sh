@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Build Switchyard's Rust handlers into WebAssembly components.
+#
+#   handlers/rust/build.sh OUT_DIR [NAME...]
+#
+# Builds the named handlers (every handler crate in this workspace when none
+# is named) in release for wasm32-wasip2 and writes OUT_DIR/<name>.wasm.
+# Building `hello` also writes OUT_DIR/hello-v2.wasm (hello built with the
+# `v2` feature), the hot-reload test fixture. A handler crate is a folder here
+# whose Cargo.toml declares a cdylib; `sdk` is the shared library, not a
+# handler. Any failure exits non-zero.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../tools.sh
+source "$here/../tools.sh"
+
+[ $# -ge 1 ] || die "usage: build.sh OUT_DIR [NAME...]"
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
+shift
+
+target=wasm32-wasip2
+# The machine's one Rust toolchain (the host's) builds the guests too; only
+# its wasm32-wasip2 target may be missing.
+command -v rustup >/dev/null || die "rustup is required to add the $target target"
+if ! rustup target list --installed | grep -qx "$target"; then
+  echo "adding the Rust target $target" >&2
+  rustup target add "$target" >&2 || die "could not add the Rust target $target"
+fi
+
+handlers=()
+for manifest in "$here"/*/Cargo.toml; do
+  grep -q 'crate-type *= *\["cdylib"\]' "$manifest" && handlers+=("$(basename "$(dirname "$manifest")")")
+done
+
+if [ $# -eq 0 ]; then
+  names=("${handlers[@]}")
+else
+  names=("$@")
+  for name in "${names[@]}"; do
+    [[ " ${handlers[*]} " == *" $name "* ]] || die "no Rust handler named '$name' (have: ${handlers[*]})"
+  done
+fi
+
+cd "$here"
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+artifacts="$target_dir/$target/release"
+
+# copy_component NAME DEST: copy the freshly built NAME.wasm, checking that it
+# is a component (preamble: \0asm, version 0x0d, layer 1) and not a core module.
+copy_component() {
+  local built="$artifacts/$1.wasm"
+  [ -f "$built" ] || die "cargo built no $built"
+  [ "$(head -c 8 "$built" | od -An -tx1 | tr -d ' \n')" = 0061736d0d000100 ] \
+    || die "$built is not a WebAssembly component"
+  cp "$built" "$2"
+}
+
+packages=()
+for name in "${names[@]}"; do packages+=(-p "$name"); done
+cargo build --release --locked --target "$target" "${packages[@]}"
+for name in "${names[@]}"; do
+  copy_component "$name" "$out/$name.wasm"
+done
+
+# hello-v2 overwrites hello's artifact in target/, so it is built after hello
+# has been copied out.
+if [[ " ${names[*]} " == *" hello "* ]]; then
+  cargo build --release --locked --target "$target" -p hello --features v2
+  copy_component hello "$out/hello-v2.wasm"
+fi

@@ -1,0 +1,121 @@
+# Shared helpers for handlers/<lang>/build.sh: sourced, not run.
+# shellcheck shell=bash
+#
+# Tools installed with cargo take minutes to build on 2 cores, so each is
+# installed once, pinned, into a per-version folder outside the repository
+# (reused by every clone on the machine, CI included) and found there again.
+SWITCHYARD_TOOLS=${SWITCHYARD_TOOLS:-$HOME/.cache/switchyard/tools}
+
+# cargo_tool CRATE VERSION BIN: print the path of BIN from CRATE@VERSION,
+# installing it with `cargo install --locked` first if it is not there yet.
+cargo_tool() {
+  local crate=$1 version=$2 bin=$3
+  local dir="$SWITCHYARD_TOOLS/$crate-$version"
+  if [ ! -x "$dir/bin/$bin" ]; then
+    echo "installing $crate $version into $dir (once per machine)" >&2
+    cargo install --quiet --locked --root "$dir" "$crate" --version "=$version" >&2 \
+      || { echo "could not install $crate $version with cargo" >&2; return 1; }
+  fi
+  echo "$dir/bin/$bin"
+}
+
+die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+
+# --- Shared by the C and Zig handlers: C bindings from wit/, then a core
+# --- wasm module turned into a wasi:http/proxy component by the WASI adapter.
+
+# The repository root, found from this file so any build.sh can source it.
+SWITCHYARD_ROOT=${SWITCHYARD_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+
+# Pinned to the wasm-tools family the host's wasmtime links (wasmparser and
+# wit-parser 0.254 in Cargo.lock), so what we encode is what the host parses.
+WASM_TOOLS_VERSION=1.254.2
+WIT_BINDGEN_VERSION=0.60.0
+
+# debian_packages PKG...: install the Debian packages that are not installed
+# yet (apt-get, non-interactive); a no-op, without apt, when all are present.
+debian_packages() {
+  local pkg missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "need Debian packages ${missing[*]}: run as root or install them" >&2; return 1; }
+    sudo="sudo -n"
+  fi
+  echo "installing Debian packages: ${missing[*]}" >&2
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 \
+    || ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
+    echo "could not install Debian packages: ${missing[*]}" >&2
+    return 1
+  fi
+}
+
+# wasi_adapter KIND: print the path of wasi_snapshot_preview1.KIND.wasm (KIND is
+# proxy, command or reactor) from the crates.io crate
+# wasi-preview1-component-adapter-provider at the wasmtime version in
+# Cargo.lock, so guests adapt to the WASI the host runs. The crate is fetched
+# by cargo through a throwaway manifest and the file copied out once per machine.
+wasi_adapter() {
+  local kind=$1 version
+  version=$(awk '/^name = "wasmtime"$/ { getline; print }' "$SWITCHYARD_ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"$/\1/p')
+  [ "$(printf '%s\n' "$version" | grep -c .)" -eq 1 ] \
+    || { echo "expected exactly one wasmtime in $SWITCHYARD_ROOT/Cargo.lock, found: ${version:-none}" >&2; return 1; }
+  local crate=wasi-preview1-component-adapter-provider
+  local dir="$SWITCHYARD_TOOLS/$crate-$version" file="wasi_snapshot_preview1.$kind.wasm"
+  if [ ! -f "$dir/$file" ]; then
+    echo "fetching $crate $version for the WASI $kind adapter (once per machine)" >&2
+    local scratch="$SWITCHYARD_ROOT/build/adapter-fetch-$version"
+    mkdir -p "$scratch/src" && : > "$scratch/src/lib.rs"
+    cat > "$scratch/Cargo.toml" <<TOML
+[package]
+name = "adapter-fetch"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+$crate = "=$version"
+
+[workspace]
+TOML
+    local manifest
+    manifest=$(cargo metadata --quiet --format-version 1 --manifest-path "$scratch/Cargo.toml" \
+      | python3 -c 'import json, sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == sys.argv[1]))' "$crate") \
+      || { echo "could not fetch $crate $version with cargo" >&2; return 1; }
+    local src
+    src="$(dirname "$manifest")/artefacts/$file"
+    [ -f "$src" ] || { echo "$crate $version has no artefacts/$file" >&2; return 1; }
+    mkdir -p "$dir" && cp "$src" "$dir/$file.tmp" && mv "$dir/$file.tmp" "$dir/$file"
+    rm -rf "$scratch"
+  fi
+  echo "$dir/$file"
+}
+
+# wit_bindgen_c OUT_DIR: generate C bindings for the world
+# switchyard:handler/handler from the root wit/ into OUT_DIR (emptied first):
+# handler.h, handler.c and handler_component_type.o.
+wit_bindgen_c() {
+  local out=$1 wit_bindgen
+  wit_bindgen=$(cargo_tool wit-bindgen-cli "$WIT_BINDGEN_VERSION" wit-bindgen) || return 1
+  rm -rf "$out" && mkdir -p "$out"
+  local log  # it names every file it writes: show that only when it fails
+  log=$("$wit_bindgen" c --world switchyard:handler/handler --out-dir "$out" "$SWITCHYARD_ROOT/wit" 2>&1) \
+    || { echo "$log" >&2; echo "wit-bindgen c failed on $SWITCHYARD_ROOT/wit" >&2; return 1; }
+}
+
+# proxy_component CORE OUT: wrap the wasm32-wasip1 core module CORE into the
+# component OUT with the WASI proxy adapter, and check that OUT exports
+# wasi:http/incoming-handler, so a module that compiled but cannot serve fails here.
+proxy_component() {
+  local core=$1 out=$2 wasm_tools adapter
+  wasm_tools=$(cargo_tool wasm-tools "$WASM_TOOLS_VERSION" wasm-tools) || return 1
+  adapter=$(wasi_adapter proxy) || return 1
+  "$wasm_tools" component new "$core" --adapt "wasi_snapshot_preview1=$adapter" -o "$out.tmp" \
+    || { echo "wasm-tools component new failed for $core" >&2; rm -f "$out.tmp"; return 1; }
+  "$wasm_tools" component wit "$out.tmp" | grep -q '^ *export wasi:http/incoming-handler@0\.2\.[0-9]*;' \
+    || { echo "$out does not export wasi:http/incoming-handler@0.2.x" >&2; rm -f "$out.tmp"; return 1; }
+  mv "$out.tmp" "$out"
+}

@@ -1,0 +1,357 @@
+//! The config file (`switchyard.toml`) into one validated [`Config`].
+//!
+//! Every mistake a user can make in the file is caught here, before the
+//! server binds a socket or compiles a component, and reported as a
+//! [`ConfigError`] that names the file, the route and what is wrong. The rest
+//! of the host only ever sees a `Config` that is known to be consistent.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"          # optional; --listen and SWITCHYARD_LISTEN win
+//!
+//! [[route]]
+//! path = "/hello"                    # exact path, or a trailing wildcard "/api/..."
+//! component = "build/handlers/hello.wasm"  # relative to this file
+//! name = "hello"                     # optional; defaults to the file stem
+//! env = { GREETING = "hi" }          # optional; the only environment the guest sees
+//! ```
+
+use crate::router::{Pattern, PatternError};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The config file this was read from.
+    pub file: PathBuf,
+    /// The listen address from the file, if it sets one.
+    pub listen: Option<SocketAddr>,
+    /// Routes in file order.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One `[[route]]` entry, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteConfig {
+    /// Unique name (explicit, or the component's file stem).
+    pub name: String,
+    /// The path pattern.
+    pub pattern: Pattern,
+    /// The component file, resolved against the config file's folder.
+    pub component: PathBuf,
+    /// Environment variables the guest sees, and nothing else.
+    pub env: Vec<(String, String)>,
+}
+
+impl RouteConfig {
+    /// How the route is named in messages: `route 'hello' (/hello)`.
+    pub fn label(&self) -> String {
+        format!("route '{}' ({})", self.name, self.pattern)
+    }
+}
+
+/// Everything that can be wrong with a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {file}: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {file}: {message}")]
+    Syntax { file: PathBuf, message: String },
+    #[error("{file}: route #{index} (path \"{path}\"): {source}")]
+    Pattern {
+        file: PathBuf,
+        index: usize,
+        path: String,
+        source: PatternError,
+    },
+    #[error("{file}: route #{second} repeats path \"{pattern}\" of route #{first}; each path may be routed once")]
+    DuplicatePath {
+        file: PathBuf,
+        pattern: String,
+        first: usize,
+        second: usize,
+    },
+    #[error("{file}: route #{second} ({second_path}) and route #{first} ({first_path}) are both named '{name}'; give one of them a distinct `name`")]
+    DuplicateName {
+        file: PathBuf,
+        name: String,
+        first: usize,
+        first_path: String,
+        second: usize,
+        second_path: String,
+    },
+    #[error("{file}: route #{index} ({path}): {message}")]
+    Route {
+        file: PathBuf,
+        index: usize,
+        path: String,
+        message: String,
+    },
+    #[error("{file}: invalid listen address \"{value}\": expected IP:PORT such as 127.0.0.1:8080")]
+    Listen { file: PathBuf, value: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    #[serde(default, rename = "route")]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    path: String,
+    component: PathBuf,
+    name: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Config::parse(file, &text)
+    }
+
+    /// Validate config text as if read from `file` (relative component paths
+    /// resolve against `file`'s folder).
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " | "),
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        let listen = match raw.listen {
+            None => None,
+            Some(value) => Some(value.parse().map_err(|_| ConfigError::Listen {
+                file: file.to_path_buf(),
+                value,
+            })?),
+        };
+
+        let mut routes = Vec::with_capacity(raw.routes.len());
+        let mut by_pattern: HashMap<Pattern, usize> = HashMap::new();
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        for (i, raw) in raw.routes.into_iter().enumerate() {
+            let index = i + 1;
+            let route_error = |message: String| ConfigError::Route {
+                file: file.to_path_buf(),
+                index,
+                path: raw.path.clone(),
+                message,
+            };
+            let pattern = Pattern::parse(&raw.path).map_err(|source| ConfigError::Pattern {
+                file: file.to_path_buf(),
+                index,
+                path: raw.path.clone(),
+                source,
+            })?;
+            if let Some(&first) = by_pattern.get(&pattern) {
+                return Err(ConfigError::DuplicatePath {
+                    file: file.to_path_buf(),
+                    pattern: pattern.to_string(),
+                    first,
+                    second: index,
+                });
+            }
+            by_pattern.insert(pattern.clone(), index);
+
+            if raw.component.as_os_str().is_empty() {
+                return Err(route_error("`component` is empty".into()));
+            }
+            let name = match raw.name {
+                Some(name) => name,
+                None => raw
+                    .component
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        route_error("cannot derive a name from `component`; set `name`".into())
+                    })?,
+            };
+            validate_name(&name).map_err(route_error)?;
+            if let Some(&first) = by_name.get(&name) {
+                let first_route: &RouteConfig = &routes[first - 1];
+                return Err(ConfigError::DuplicateName {
+                    file: file.to_path_buf(),
+                    name,
+                    first,
+                    first_path: first_route.pattern.to_string(),
+                    second: index,
+                    second_path: raw.path,
+                });
+            }
+            by_name.insert(name.clone(), index);
+
+            for key in raw.env.keys() {
+                if key.is_empty() || key.contains(['=', '\0']) {
+                    return Err(route_error(format!(
+                        "environment variable name {key:?} is invalid (empty, or contains '=' or NUL)"
+                    )));
+                }
+            }
+            if let Some((key, _)) = raw.env.iter().find(|(_, v)| v.contains('\0')) {
+                return Err(route_error(format!(
+                    "environment variable {key} contains a NUL byte"
+                )));
+            }
+
+            routes.push(RouteConfig {
+                name,
+                pattern,
+                component: base.join(&raw.component),
+                env: raw.env.into_iter().collect(),
+            });
+        }
+        Ok(Config {
+            file: file.to_path_buf(),
+            listen,
+            routes,
+        })
+    }
+}
+
+/// Route names appear in logs, metrics and URLs, so keep them plain.
+fn validate_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "route name {name:?} is invalid: use 1-64 characters from A-Z a-z 0-9 - _ . (not starting with '.')"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/sy/switchyard.toml"), text)
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn routes_resolve_relative_to_the_config_file() {
+        let c = parse(
+            r#"
+            [[route]]
+            path = "/hello"
+            component = "build/hello.wasm"
+            env = { A = "1", B = "two" }
+            "#,
+        )
+        .unwrap();
+        let r = &c.routes[0];
+        assert_eq!(r.name, "hello");
+        assert_eq!(r.component, Path::new("/etc/sy/build/hello.wasm"));
+        assert_eq!(
+            r.env,
+            vec![("A".into(), "1".into()), ("B".into(), "two".into())]
+        );
+        assert_eq!(r.label(), "route 'hello' (/hello)");
+    }
+
+    #[test]
+    fn absolute_component_paths_are_kept() {
+        let c = parse("[[route]]\npath = \"/a\"\ncomponent = \"/srv/a.wasm\"\n").unwrap();
+        assert_eq!(c.routes[0].component, Path::new("/srv/a.wasm"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let e = error("[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\ncomponnet = \"x\"\n");
+        assert!(e.contains("componnet"), "{e}");
+        assert!(e.contains("/etc/sy/switchyard.toml"), "{e}");
+        let e = error("lisen = \"x\"\n");
+        assert!(e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn missing_component_is_rejected() {
+        let e = error("[[route]]\npath = \"/a\"\n");
+        assert!(e.contains("component"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_paths_name_both_routes() {
+        let e = error(
+            "[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\n\
+             [[route]]\npath = \"/a\"\ncomponent = \"b.wasm\"\nname = \"b\"\n",
+        );
+        assert!(
+            e.contains("route #2") && e.contains("route #1") && e.contains("/a"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_name_both_routes() {
+        let e = error(
+            "[[route]]\npath = \"/a\"\ncomponent = \"x/hello.wasm\"\n\
+             [[route]]\npath = \"/b\"\ncomponent = \"y/hello.wasm\"\n",
+        );
+        assert!(
+            e.contains("'hello'") && e.contains("/a") && e.contains("/b"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_patterns_name_the_route() {
+        let e = error("[[route]]\npath = \"hello\"\ncomponent = \"a.wasm\"\n");
+        assert!(
+            e.contains("route #1") && e.contains("start with '/'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_names_and_env_are_rejected() {
+        let e = error("[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\nname = \"../x\"\n");
+        assert!(e.contains("route name"), "{e}");
+        let e =
+            error("[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\nenv = { \"A=B\" = \"1\" }\n");
+        assert!(e.contains("A=B"), "{e}");
+    }
+
+    #[test]
+    fn listen_address_is_validated() {
+        assert_eq!(
+            parse("listen = \"127.0.0.1:9000\"\n").unwrap().listen,
+            Some("127.0.0.1:9000".parse().unwrap())
+        );
+        assert!(error("listen = \"localhost\"\n").contains("invalid listen address"));
+    }
+
+    #[test]
+    fn toml_syntax_errors_are_reported_on_one_line() {
+        let e = error("[[route]\n");
+        assert!(
+            e.starts_with("invalid config file /etc/sy/switchyard.toml"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+    }
+}

@@ -1,0 +1,147 @@
+//! The one wasmtime [`Engine`] and [`Linker`] every handler shares, and the
+//! step that turns `.wasm` bytes into a pre-instantiated handler.
+//!
+//! Compiling is the expensive part of loading a component, so the [`Host`]
+//! remembers compiled components by the sha256 of their bytes: loading the
+//! same bytes again (a restart of a route, a reload that changed nothing, a
+//! second server in the same test binary) reuses the compiled code.
+
+use crate::state::RequestState;
+use anyhow::{bail, Context as _};
+use sha2::{Digest as _, Sha256};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use wasmtime::component::{Component, Linker};
+use wasmtime::Engine;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// How many compiled components the in-memory cache keeps.
+const COMPILED_CACHE_ENTRIES: usize = 64;
+
+/// The sha256 of a component's bytes.
+pub type Digest = [u8; 32];
+
+/// Hex form of a digest, for logs and headers.
+pub fn digest_hex(digest: &Digest) -> String {
+    hex::encode(digest)
+}
+
+/// Engine, linker and compiled-component cache.
+pub struct Host {
+    engine: Engine,
+    linker: Linker<RequestState>,
+    compiled: Mutex<VecDeque<(Digest, Component)>>,
+}
+
+impl Host {
+    /// Build the engine and a linker holding all of WASI 0.2 plus wasi:http.
+    ///
+    /// Components built from Rust with std, Python or JavaScript import
+    /// `wasi:cli/*`, `wasi:filesystem` and `wasi:sockets` beyond the strict
+    /// proxy world, so all of WASI is linked; what a guest may actually *do*
+    /// with it is decided per request by [`RequestState`] (nothing, unless the
+    /// route grants it).
+    pub fn new() -> anyhow::Result<Host> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("creating the wasmtime engine")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI 0.2")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking wasi:http")?;
+        Ok(Host {
+            engine,
+            linker,
+            compiled: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// The shared engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compile `bytes` (or reuse an earlier compilation of the same bytes)
+    /// and pre-instantiate it as a `wasi:http/proxy` handler.
+    ///
+    /// CPU-heavy: call it from a blocking context, not on the request path.
+    pub fn prepare(&self, bytes: &[u8]) -> anyhow::Result<(Digest, ProxyPre<RequestState>)> {
+        let digest: Digest = Sha256::digest(bytes).into();
+        let component = match self.cached(&digest) {
+            Some(component) => component,
+            None => {
+                check_component_header(bytes)?;
+                let component = Component::from_binary(&self.engine, bytes)
+                    .map_err(anyhow::Error::from)
+                    .context("not a valid component")?;
+                self.remember(digest, component.clone());
+                component
+            }
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .context("this host cannot satisfy the component's imports")?;
+        let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).context(
+            "the component does not export wasi:http/incoming-handler (is it built for the wasi:http/proxy world?)",
+        )?;
+        Ok((digest, pre))
+    }
+
+    fn cached(&self, digest: &Digest) -> Option<Component> {
+        let compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        compiled
+            .iter()
+            .find(|(d, _)| d == digest)
+            .map(|(_, c)| c.clone())
+    }
+
+    fn remember(&self, digest: Digest, component: Component) {
+        let mut compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if compiled.len() >= COMPILED_CACHE_ENTRIES {
+            compiled.pop_front();
+        }
+        compiled.push_back((digest, component));
+    }
+}
+
+/// Say plainly what a file is when it is not a component, instead of a
+/// parser error from deep inside wasmtime.
+fn check_component_header(bytes: &[u8]) -> anyhow::Result<()> {
+    const MAGIC: &[u8] = b"\0asm";
+    const COMPONENT: &[u8] = &[0x0d, 0x00, 0x01, 0x00];
+    const CORE_MODULE: &[u8] = &[0x01, 0x00, 0x00, 0x00];
+    if bytes.is_empty() {
+        bail!("the file is empty");
+    }
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        bail!("not a WebAssembly file (no \\0asm header)");
+    }
+    match &bytes[4..8] {
+        v if v == COMPONENT => Ok(()),
+        v if v == CORE_MODULE => bail!(
+            "this is a core WebAssembly module, not a component; turn it into a wasi:http/proxy component (e.g. `wasm-tools component new` with the proxy adapter)"
+        ),
+        v => bail!("unsupported WebAssembly version/layer {v:02x?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_names_what_the_file_is() {
+        let e = |b: &[u8]| check_component_header(b).unwrap_err().to_string();
+        assert_eq!(e(b""), "the file is empty");
+        assert!(e(b"hello world").contains("not a WebAssembly file"));
+        assert!(e(b"\0asm\x01\0\0\0").contains("core WebAssembly module"));
+        assert!(check_component_header(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+}

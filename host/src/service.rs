@@ -1,0 +1,138 @@
+//! One HTTP request, from routing to the response head.
+//!
+//! Takes the current snapshot, finds the route, gives the request an id
+//! (returned to the client as `x-request-id` and attached to every log line
+//! about it), runs the handler and turns any failure into a status through
+//! [`InvokeError`] — so the connection layer only ever sees a response.
+
+use crate::body::{self, ResponseBody};
+use crate::error::InvokeError;
+use crate::registry::Registry;
+use crate::state::RequestTag;
+use http::{HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+/// The response header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The response header carrying the generation of the handler that answered.
+pub const GENERATION_HEADER: &str = "x-switchyard-generation";
+
+/// What every request needs: the routes, and a source of request ids.
+pub struct Service {
+    registry: Arc<Registry>,
+    id_prefix: u32,
+    next_id: AtomicU64,
+}
+
+impl Service {
+    pub fn new(registry: Arc<Registry>) -> Service {
+        // A per-process prefix keeps ids from two runs of the server apart.
+        let id_prefix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32) ^ std::process::id())
+            .unwrap_or(0);
+        Service {
+            registry,
+            id_prefix,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The registry requests are routed with.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    fn request_id(&self) -> Arc<str> {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{n:x}", self.id_prefix).into()
+    }
+
+    /// Serve one request. Never fails: every error becomes a response.
+    pub async fn handle(
+        &self,
+        request: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<ResponseBody>, Infallible> {
+        let started = Instant::now();
+        let request_id = self.request_id();
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let snapshot = self.registry.snapshot();
+
+        let (mut response, route_name, generation) = match snapshot.route(&path) {
+            None => (
+                plain(
+                    StatusCode::NOT_FOUND,
+                    "not found: no route matches this path\n",
+                ),
+                None,
+                None,
+            ),
+            Some(route) => {
+                let tag = RequestTag {
+                    route: route.handler.route.clone(),
+                    request_id: request_id.clone(),
+                };
+                let response = match route.handler.invoke(request, Scheme::Http, &tag).await {
+                    Ok(response) => response.map(BodyExt::boxed_unsync),
+                    Err(error) => {
+                        log_failure(&tag, &error);
+                        plain(error.status(), error.public_message())
+                    }
+                };
+                (response, Some(tag.route), Some(route.generation))
+            }
+        };
+
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            headers.insert(REQUEST_ID_HEADER, value);
+        }
+        if let Some(generation) = generation {
+            headers.insert(GENERATION_HEADER, HeaderValue::from(generation));
+        }
+        tracing::info!(
+            target: "switchyard::access",
+            request_id = %request_id,
+            method = %method,
+            path = %path,
+            route = route_name.as_deref().unwrap_or("-"),
+            generation = generation.unwrap_or(0),
+            status = response.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        Ok(response)
+    }
+}
+
+fn log_failure(tag: &RequestTag, error: &InvokeError) {
+    let (route, request_id) = (&tag.route, &tag.request_id);
+    match error {
+        InvokeError::BadRequest(_) => tracing::warn!(%route, %request_id, "{error}"),
+        // Route and request id first: a trap's detail spans several lines.
+        InvokeError::Trap(detail) => {
+            tracing::error!(%route, %request_id, detail = ?detail, "guest trapped before sending a response")
+        }
+        InvokeError::Internal(detail) => {
+            tracing::error!(%route, %request_id, detail = ?detail, "internal error")
+        }
+        _ => tracing::error!(%route, %request_id, "{error}"),
+    }
+}
+
+fn plain(status: StatusCode, message: &'static str) -> hyper::Response<ResponseBody> {
+    let mut response = hyper::Response::new(body::text(message));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
