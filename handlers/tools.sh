@@ -6,14 +6,17 @@
 # (reused by every clone on the machine, CI included) and found there again.
 SWITCHYARD_TOOLS=${SWITCHYARD_TOOLS:-$HOME/.cache/switchyard/tools}
 
-# cargo_tool CRATE VERSION BIN: print the path of BIN from CRATE@VERSION,
-# installing it with `cargo install --locked` first if it is not there yet.
+# cargo_tool CRATE VERSION BIN FEATURES: print the path of BIN from
+# CRATE@VERSION built with only FEATURES (comma-separated; a fraction of the
+# default features builds several times faster), installing it with
+# `cargo install --locked` first if it is not there yet.
 cargo_tool() {
-  local crate=$1 version=$2 bin=$3
-  local dir="$SWITCHYARD_TOOLS/$crate-$version"
+  local crate=$1 version=$2 bin=$3 features=$4
+  local dir="$SWITCHYARD_TOOLS/$crate-$version-${features//,/-}"
   if [ ! -x "$dir/bin/$bin" ]; then
-    echo "installing $crate $version into $dir (once per machine)" >&2
-    cargo install --quiet --locked --root "$dir" "$crate" --version "=$version" >&2 \
+    echo "installing $crate $version ($features) into $dir (once per machine)" >&2
+    cargo install --quiet --locked --root "$dir" "$crate" --version "=$version" \
+      --no-default-features --features "$features" >&2 \
       || { echo "could not install $crate $version with cargo" >&2; return 1; }
   fi
   echo "$dir/bin/$bin"
@@ -99,7 +102,7 @@ TOML
 # handler.h, handler.c and handler_component_type.o.
 wit_bindgen_c() {
   local out=$1 wit_bindgen
-  wit_bindgen=$(cargo_tool wit-bindgen-cli "$WIT_BINDGEN_VERSION" wit-bindgen) || return 1
+  wit_bindgen=$(cargo_tool wit-bindgen-cli "$WIT_BINDGEN_VERSION" wit-bindgen c) || return 1
   rm -rf "$out" && mkdir -p "$out"
   local log  # it names every file it writes: show that only when it fails
   log=$("$wit_bindgen" c --world switchyard:handler/handler --out-dir "$out" "$SWITCHYARD_ROOT/wit" 2>&1) \
@@ -111,11 +114,14 @@ wit_bindgen_c() {
 # wasi:http/incoming-handler, so a module that compiled but cannot serve fails here.
 proxy_component() {
   local core=$1 out=$2 wasm_tools adapter
-  wasm_tools=$(cargo_tool wasm-tools "$WASM_TOOLS_VERSION" wasm-tools) || return 1
+  wasm_tools=$(cargo_tool wasm-tools "$WASM_TOOLS_VERSION" wasm-tools component) || return 1
   adapter=$(wasi_adapter proxy) || return 1
   "$wasm_tools" component new "$core" --adapt "wasi_snapshot_preview1=$adapter" -o "$out.tmp" \
     || { echo "wasm-tools component new failed for $core" >&2; rm -f "$out.tmp"; return 1; }
-  "$wasm_tools" component wit "$out.tmp" | grep -q '^ *export wasi:http/incoming-handler@0\.2\.[0-9]*;' \
+  local world
+  world=$("$wasm_tools" component wit "$out.tmp") \
+    || { echo "wasm-tools component wit failed for $out.tmp" >&2; rm -f "$out.tmp"; return 1; }
+  grep -q '^ *export wasi:http/incoming-handler@0\.2\.[0-9]*;' <<<"$world" \
     || { echo "$out does not export wasi:http/incoming-handler@0.2.x" >&2; rm -f "$out.tmp"; return 1; }
   mv "$out.tmp" "$out"
 }

@@ -11,7 +11,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 
-manifest=$(cd "$root" && cargo metadata --format-version 1 --locked 2>/dev/null \
+manifest=$(cd "$root" && cargo metadata --format-version 1 2>/dev/null \
   | python3 -c '
 import json, sys
 meta = json.load(sys.stdin)

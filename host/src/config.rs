@@ -117,6 +117,8 @@ struct RawRoute {
 impl Config {
     /// Read and validate a config file.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        // Absolute, so reloads and file watching do not depend on the cwd.
+        let file = &std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
         let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
             file: file.to_path_buf(),
             source,

@@ -66,12 +66,17 @@ impl Host {
         &self.engine
     }
 
-    /// Compile `bytes` (or reuse an earlier compilation of the same bytes)
-    /// and pre-instantiate it as a `wasi:http/proxy` handler.
+    /// The digest that identifies `bytes` everywhere (cache, logs, headers).
+    pub fn digest(bytes: &[u8]) -> Digest {
+        Sha256::digest(bytes).into()
+    }
+
+    /// Compile `bytes` (or reuse an earlier compilation of the same bytes,
+    /// whose digest is `digest`) and pre-instantiate it as a
+    /// `wasi:http/proxy` handler.
     ///
     /// CPU-heavy: call it from a blocking context, not on the request path.
-    pub fn prepare(&self, bytes: &[u8]) -> anyhow::Result<(Digest, ProxyPre<RequestState>)> {
-        let digest: Digest = Sha256::digest(bytes).into();
+    pub fn prepare(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<ProxyPre<RequestState>> {
         let component = match self.cached(&digest) {
             Some(component) => component,
             None => {
@@ -91,7 +96,7 @@ impl Host {
         let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).context(
             "the component does not export wasi:http/incoming-handler (is it built for the wasi:http/proxy world?)",
         )?;
-        Ok((digest, pre))
+        Ok(pre)
     }
 
     fn cached(&self, digest: &Digest) -> Option<Component> {

@@ -45,19 +45,39 @@ pub struct LoadError {
     pub reason: anyhow::Error,
 }
 
-impl Handler {
-    /// Read, compile and pre-instantiate a route's component.
-    pub fn load(host: &Host, route: &RouteConfig) -> Result<Handler, LoadError> {
-        let started = Instant::now();
-        let fail = |reason: anyhow::Error| LoadError {
+impl LoadError {
+    pub fn new(route: &RouteConfig, reason: anyhow::Error) -> LoadError {
+        LoadError {
             label: route.label(),
             file: route.component.clone(),
             reason,
-        };
+        }
+    }
+}
+
+impl Handler {
+    /// Read a route's component file: its bytes and their digest.
+    pub fn read(route: &RouteConfig) -> Result<(Vec<u8>, Digest), LoadError> {
         let bytes = std::fs::read(&route.component)
             .context("cannot read the file")
-            .map_err(fail)?;
-        let (digest, pre) = host.prepare(&bytes).map_err(fail)?;
+            .map_err(|reason| LoadError::new(route, reason))?;
+        let digest = Host::digest(&bytes);
+        Ok((bytes, digest))
+    }
+
+    /// Compile and pre-instantiate a route's component from its bytes.
+    ///
+    /// CPU-heavy: run it off the request path.
+    pub fn load(
+        host: &Host,
+        route: &RouteConfig,
+        bytes: &[u8],
+        digest: Digest,
+    ) -> Result<Handler, LoadError> {
+        let started = Instant::now();
+        let pre = host
+            .prepare(bytes, digest)
+            .map_err(|reason| LoadError::new(route, reason))?;
         Ok(Handler {
             route: route.name.as_str().into(),
             file: route.component.clone(),
@@ -66,6 +86,24 @@ impl Handler {
             env: route.env.clone(),
             pre,
         })
+    }
+
+    /// The same compiled component under a route's (possibly edited)
+    /// settings: no recompilation.
+    pub fn reconfigure(&self, route: &RouteConfig) -> Handler {
+        Handler {
+            route: route.name.as_str().into(),
+            file: route.component.clone(),
+            digest: self.digest,
+            load_time: self.load_time,
+            env: route.env.clone(),
+            pre: self.pre.clone(),
+        }
+    }
+
+    /// Whether this handler was loaded from exactly `route`'s settings.
+    pub fn matches(&self, route: &RouteConfig) -> bool {
+        self.file == route.component && self.env == route.env && *self.route == *route.name
     }
 
     /// Run one request on a fresh instance.

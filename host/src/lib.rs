@@ -18,6 +18,7 @@
 //! | [`handler`] | a loaded handler and how one request runs on it |
 //! | [`body`] | response bodies, cut short when a guest fails mid-stream |
 //! | [`registry`] | the current snapshot of routes and handlers, swapped atomically |
+//! | [`reload`] | watch files, rebuild off the request path, swap on success |
 //! | [`service`] | one request: route, request id, invoke, errors → status |
 //! | [`error`] | the error a request can end in, mapped to a status in one place |
 //! | [`server`] | accept loop, HTTP/1.1 + h2c, graceful shutdown |
@@ -42,6 +43,7 @@ pub mod guest_log;
 pub mod handler;
 pub mod outbound;
 pub mod registry;
+pub mod reload;
 pub mod router;
 pub mod server;
 pub mod service;
@@ -60,4 +62,11 @@ use std::sync::Arc;
 pub fn load(host: Arc<Host>, config: &Config) -> Result<Arc<Service>, handler::LoadError> {
     let registry = Registry::load(host, config)?;
     Ok(Arc::new(Service::new(Arc::new(registry))))
+}
+
+/// Start hot reload for a loaded service: watch `config`'s files (when
+/// `watch`) and reload on SIGHUP. Reloading stops when the task is aborted.
+pub fn watch(service: &Service, config: &Config, watch: bool) -> tokio::task::JoinHandle<()> {
+    let reloader = reload::Reloader::new(service.registry().clone(), config.file.clone());
+    Arc::new(reloader).spawn(config, watch)
 }

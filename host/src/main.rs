@@ -37,6 +37,10 @@ struct ServeArgs {
     /// the config file's `listen`; default 127.0.0.1:8080.
     #[arg(long, short, env = "SWITCHYARD_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Do not watch the config file and components for changes (SIGHUP
+    /// still reloads).
+    #[arg(long)]
+    no_watch: bool,
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     shutdown_timeout: u64,
@@ -51,6 +55,7 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -78,6 +83,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let host = Arc::new(Host::new()?);
         let service = switchyard::load(host, &config)?;
+        let _reload = switchyard::watch(&service, &config, !args.no_watch);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;

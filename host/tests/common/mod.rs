@@ -110,6 +110,9 @@ pub async fn wait_for_log(needles: &[&str]) -> String {
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
     pub dir: tempfile::TempDir,
+    /// The config file the server was started from (and watches, if it does).
+    pub config_file: PathBuf,
+    reload: Option<tokio::task::JoinHandle<()>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -117,6 +120,15 @@ pub struct TestServer {
 impl TestServer {
     /// Start a server for the given config text (routes from [`route`]).
     pub async fn start(config_text: &str) -> TestServer {
+        TestServer::start_with(config_text, false).await
+    }
+
+    /// Start a server that hot-reloads its config file and components.
+    pub async fn start_watching(config_text: &str) -> TestServer {
+        TestServer::start_with(config_text, true).await
+    }
+
+    async fn start_with(config_text: &str, watch: bool) -> TestServer {
         log_buffer();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("switchyard.toml");
@@ -127,6 +139,8 @@ impl TestServer {
             .await
             .unwrap()
             .expect("loading the test routes");
+        let config = Config::load(&file).unwrap();
+        let reload = watch.then(|| switchyard::watch(&service, &config, true));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
@@ -139,6 +153,8 @@ impl TestServer {
         TestServer {
             addr,
             dir,
+            config_file: file,
+            reload,
             shutdown: Some(shutdown),
             task: Some(task),
         }
@@ -149,8 +165,16 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// A path in the server's private folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
     /// Begin a graceful shutdown and wait for it to complete.
     pub async fn stop(mut self) {
+        if let Some(reload) = self.reload.take() {
+            reload.abort();
+        }
         let _ = self.shutdown.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap().unwrap();
     }
