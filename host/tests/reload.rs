@@ -287,3 +287,31 @@ async fn no_watch_ignores_writes_and_sighup_reloads() {
     assert!(stderr.contains("SIGHUP: reloading"), "{stderr}");
     assert!(stderr.contains("generation 1 → 2"), "{stderr}");
 }
+
+#[tokio::test]
+async fn non_rust_handlers_hot_reload_too() {
+    // A C handler, rebuilt in place as the Zig one: the route follows.
+    let files = tempfile::tempdir().unwrap();
+    let wasm = files.path().join("poly.wasm");
+    std::fs::copy(component("sha256"), &wasm).unwrap();
+    let server = TestServer::start_watching(&route_to("/zig/...", "poly", &wasm)).await;
+    let digest = http1()
+        .post(server.url("/zig/primes"))
+        .body("abc")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(digest.starts_with("ba7816bf"), "{digest}");
+
+    write_like_a_tool(&wasm, &std::fs::read(component("primes")).unwrap(), true);
+    served_within(
+        Duration::from_secs(2),
+        &server.url("/zig/primes?limit=10"),
+        |status, generation, body| status == 200 && generation == "2" && body == "2\n3\n5\n7\n",
+    )
+    .await;
+    server.stop().await;
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Build the Zig handlers: every folder handlers/zig/<name>/ with a main.zig
+# becomes OUT_DIR/<name>.wasm, a wasi:http/proxy component.
+#
+#   handlers/zig/build.sh OUT_DIR [NAME...]
+#
+# Toolchain (installed when missing): Zig from the PyPI package `ziglang`,
+# pinned, in a venv under build/zig/; wit-bindgen c for the bindings of the
+# root wit/ world switchyard:handler/handler, which `zig translate-c` turns
+# into the Zig module `wit` and Zig compiles with its own wasi-libc;
+# wasm-tools and the WASI proxy adapter to make the component (tools.sh).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=handlers/tools.sh
+source "$here/../tools.sh"
+
+ZIG_VERSION=0.17.0
+
+[ $# -ge 1 ] || die "usage: $0 OUT_DIR [NAME...]"
+mkdir -p "$1" && out=$(cd "$1" && pwd)
+shift
+if [ $# -gt 0 ]; then
+  names=("$@")
+else
+  names=()
+  for dir in "$here"/*/; do names+=("$(basename "$dir")"); done
+  [ ${#names[@]} -gt 0 ] || die "no handlers under $here"
+fi
+for name in "${names[@]}"; do
+  [ -f "$here/$name/main.zig" ] || die "no Zig handler named '$name' (no $here/$name/main.zig)"
+done
+
+work="$SWITCHYARD_ROOT/build/zig"
+venv="$work/venv"
+zig() { "$venv/bin/python" -m ziglang "$@"; }
+if [ "$(zig version 2>/dev/null)" != "$ZIG_VERSION" ]; then
+  python3 -c 'import venv, ensurepip' 2>/dev/null || debian_packages python3 python3-venv \
+    || die "could not install python3-venv"
+  echo "installing ziglang $ZIG_VERSION from PyPI into $venv" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv" || die "could not create the venv $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "ziglang==$ZIG_VERSION" \
+    || die "could not install ziglang $ZIG_VERSION with pip"
+  [ "$(zig version)" = "$ZIG_VERSION" ] || die "the venv's zig is not $ZIG_VERSION"
+fi
+
+bindings="$work/bindings"
+wit_bindgen_c "$bindings" || die "could not generate C bindings"
+zig translate-c -target wasm32-wasi -lc -I"$bindings" "$bindings/handler.h" > "$bindings/wit.zig.tmp" \
+  || die "zig translate-c failed on the bindings"
+mv "$bindings/wit.zig.tmp" "$bindings/wit.zig"
+
+for name in "${names[@]}"; do
+  core="$work/$name.core.wasm"
+  # Reactor, no entry point: the host only calls our exports. ReleaseSafe
+  # keeps bounds and overflow checks; -fstrip drops 1.4 MB of DWARF. Options
+  # before each -M belong to that module: the C bindings go into the root.
+  zig build-exe -target wasm32-wasi -mexec-model=reactor -O ReleaseSafe -fno-entry -fstrip -lc \
+    --cache-dir "$work/cache" --global-cache-dir "$work/global-cache" \
+    -femit-bin="$core" \
+    -I"$bindings" "$bindings/handler.c" "$bindings/handler_component_type.o" \
+    --dep wit -Mroot="$here/$name/main.zig" \
+    -Mwit="$bindings/wit.zig" \
+    || die "zig failed for $name"
+  proxy_component "$core" "$out/$name.wasm" || die "could not make a component of $name"
+  echo "built $out/$name.wasm" >&2
+done
