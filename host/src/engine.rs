@@ -42,8 +42,7 @@ impl Host {
     /// with it is decided per request by [`RequestState`] (nothing, unless the
     /// route grants it).
     pub fn new() -> anyhow::Result<Host> {
-        let mut config = wasmtime::Config::new();
-        config.wasm_component_model(true);
+        let config = crate::tuning::engine_config();
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("creating the wasmtime engine")?;

@@ -12,6 +12,7 @@
 //! | [`config`] | `switchyard.toml` into one validated [`Config`] |
 //! | [`router`] | pure path → route matching |
 //! | [`engine`] | the wasmtime engine and linker; bytes → pre-instantiated handler |
+//! | [`tuning`] | the engine's settings (allocator, epochs), tuned against the benchmark |
 //! | [`state`] | per-request store data: what a guest may see and do |
 //! | [`guest_log`] | guest stdout/stderr into the log, tagged with route and request id |
 //! | [`outbound`] | outbound HTTP policy for guests |
@@ -48,6 +49,7 @@ pub mod router;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod tuning;
 
 pub use config::Config;
 pub use engine::Host;
