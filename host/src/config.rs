@@ -13,8 +13,17 @@
 //! component = "build/handlers/hello.wasm"  # relative to this file
 //! name = "hello"                     # optional; defaults to the file stem
 //! env = { GREETING = "hi" }          # optional; the only environment the guest sees
+//! timeout_ms = 2000                  # optional; any key of [defaults] may be set per route
+//!
+//! [defaults]                         # limits for every route (see Limits for all keys)
+//! memory_mb = 128
+//!
+//! [server]                           # connection-level limits (see ServerLimits)
+//! max_concurrent_requests = 1000
 //! ```
 
+pub use crate::limits::{Limits, ServerLimits};
+use crate::limits::{RawLimits, RawServer};
 use crate::router::{Pattern, PatternError};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +39,8 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// Routes in file order.
     pub routes: Vec<RouteConfig>,
+    /// Connection- and server-wide limits.
+    pub server: ServerLimits,
 }
 
 /// One `[[route]]` entry, validated.
@@ -43,6 +54,8 @@ pub struct RouteConfig {
     pub component: PathBuf,
     /// Environment variables the guest sees, and nothing else.
     pub env: Vec<(String, String)>,
+    /// The route's budget: `[defaults]` with the route's own keys on top.
+    pub limits: Limits,
 }
 
 impl RouteConfig {
@@ -92,6 +105,12 @@ pub enum ConfigError {
         path: String,
         message: String,
     },
+    #[error("{file}: [{section}]: {message}")]
+    Section {
+        file: PathBuf,
+        section: String,
+        message: String,
+    },
     #[error("{file}: invalid listen address \"{value}\": expected IP:PORT such as 127.0.0.1:8080")]
     Listen { file: PathBuf, value: String },
 }
@@ -102,16 +121,23 @@ struct RawConfig {
     listen: Option<String>,
     #[serde(default, rename = "route")]
     routes: Vec<RawRoute>,
+    #[serde(default)]
+    defaults: RawLimits,
+    #[serde(default)]
+    server: RawServer,
 }
 
+// `flatten` and `deny_unknown_fields` do not mix in serde, so unknown keys
+// of a route land in `RawLimits::unknown` and are rejected by hand.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawRoute {
     path: String,
     component: PathBuf,
     name: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    #[serde(flatten)]
+    limits: RawLimits,
 }
 
 impl Config {
@@ -141,6 +167,21 @@ impl Config {
                 value,
             })?),
         };
+
+        let section = |name: &str| {
+            let file = file.to_path_buf();
+            let name = name.to_string();
+            move |message: String| ConfigError::Section {
+                file,
+                section: name,
+                message,
+            }
+        };
+        let defaults = raw
+            .defaults
+            .apply(&Limits::default())
+            .map_err(section("defaults"))?;
+        let server = raw.server.resolve().map_err(section("server"))?;
 
         let mut routes = Vec::with_capacity(raw.routes.len());
         let mut by_pattern: HashMap<Pattern, usize> = HashMap::new();
@@ -210,17 +251,30 @@ impl Config {
                 )));
             }
 
+            let limits = raw.limits.apply(&defaults).map_err(&route_error)?;
+            crate::outbound::OutboundGate::new(
+                &limits.allowed_outbound_hosts,
+                crate::outbound::OutboundLimits {
+                    max_concurrency: limits.max_outbound_concurrency,
+                    connect_timeout: limits.outbound_connect_timeout,
+                    first_byte_timeout: limits.outbound_first_byte_timeout,
+                    between_bytes_timeout: limits.outbound_between_bytes_timeout,
+                },
+            )
+            .map_err(|reason| route_error(format!("allowed_outbound_hosts: {reason}")))?;
             routes.push(RouteConfig {
                 name,
                 pattern,
                 component: base.join(&raw.component),
                 env: raw.env.into_iter().collect(),
+                limits,
             });
         }
         Ok(Config {
             file: file.to_path_buf(),
             listen,
             routes,
+            server,
         })
     }
 }
@@ -243,117 +297,4 @@ fn validate_name(name: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(Path::new("/etc/sy/switchyard.toml"), text)
-    }
-
-    fn error(text: &str) -> String {
-        parse(text).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn routes_resolve_relative_to_the_config_file() {
-        let c = parse(
-            r#"
-            [[route]]
-            path = "/hello"
-            component = "build/hello.wasm"
-            env = { A = "1", B = "two" }
-            "#,
-        )
-        .unwrap();
-        let r = &c.routes[0];
-        assert_eq!(r.name, "hello");
-        assert_eq!(r.component, Path::new("/etc/sy/build/hello.wasm"));
-        assert_eq!(
-            r.env,
-            vec![("A".into(), "1".into()), ("B".into(), "two".into())]
-        );
-        assert_eq!(r.label(), "route 'hello' (/hello)");
-    }
-
-    #[test]
-    fn absolute_component_paths_are_kept() {
-        let c = parse("[[route]]\npath = \"/a\"\ncomponent = \"/srv/a.wasm\"\n").unwrap();
-        assert_eq!(c.routes[0].component, Path::new("/srv/a.wasm"));
-    }
-
-    #[test]
-    fn unknown_keys_are_rejected_with_their_name() {
-        let e = error("[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\ncomponnet = \"x\"\n");
-        assert!(e.contains("componnet"), "{e}");
-        assert!(e.contains("/etc/sy/switchyard.toml"), "{e}");
-        let e = error("lisen = \"x\"\n");
-        assert!(e.contains("lisen"), "{e}");
-    }
-
-    #[test]
-    fn missing_component_is_rejected() {
-        let e = error("[[route]]\npath = \"/a\"\n");
-        assert!(e.contains("component"), "{e}");
-    }
-
-    #[test]
-    fn duplicate_paths_name_both_routes() {
-        let e = error(
-            "[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\n\
-             [[route]]\npath = \"/a\"\ncomponent = \"b.wasm\"\nname = \"b\"\n",
-        );
-        assert!(
-            e.contains("route #2") && e.contains("route #1") && e.contains("/a"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn duplicate_names_name_both_routes() {
-        let e = error(
-            "[[route]]\npath = \"/a\"\ncomponent = \"x/hello.wasm\"\n\
-             [[route]]\npath = \"/b\"\ncomponent = \"y/hello.wasm\"\n",
-        );
-        assert!(
-            e.contains("'hello'") && e.contains("/a") && e.contains("/b"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn bad_patterns_name_the_route() {
-        let e = error("[[route]]\npath = \"hello\"\ncomponent = \"a.wasm\"\n");
-        assert!(
-            e.contains("route #1") && e.contains("start with '/'"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn bad_names_and_env_are_rejected() {
-        let e = error("[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\nname = \"../x\"\n");
-        assert!(e.contains("route name"), "{e}");
-        let e =
-            error("[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\nenv = { \"A=B\" = \"1\" }\n");
-        assert!(e.contains("A=B"), "{e}");
-    }
-
-    #[test]
-    fn listen_address_is_validated() {
-        assert_eq!(
-            parse("listen = \"127.0.0.1:9000\"\n").unwrap().listen,
-            Some("127.0.0.1:9000".parse().unwrap())
-        );
-        assert!(error("listen = \"localhost\"\n").contains("invalid listen address"));
-    }
-
-    #[test]
-    fn toml_syntax_errors_are_reported_on_one_line() {
-        let e = error("[[route]\n");
-        assert!(
-            e.starts_with("invalid config file /etc/sy/switchyard.toml"),
-            "{e}"
-        );
-        assert!(!e.contains('\n'), "{e}");
-    }
-}
+mod tests;

@@ -53,6 +53,7 @@ impl Host {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking wasi:http")?;
+        start_epoch_ticker(&engine);
         Ok(Host {
             engine,
             linker,
@@ -113,6 +114,26 @@ impl Host {
         }
         compiled.push_back((digest, component));
     }
+}
+
+/// How often the engine's epoch advances: the granularity of deadlines, and
+/// how often a running guest yields to the async runtime.
+pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// One background thread per engine advances its epoch; it ends when the
+/// engine is dropped. (Never one per request: that costs orders of magnitude.)
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("switchyard-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
+        })
+        .expect("spawning the epoch ticker thread");
 }
 
 /// Say plainly what a file is when it is not a component, instead of a

@@ -5,6 +5,7 @@
 //! body that never exposes guest internals.
 
 use http::StatusCode;
+use std::time::Duration;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 
 /// Why a request did not get a response from its handler.
@@ -13,6 +14,15 @@ pub enum InvokeError {
     /// The request itself cannot be handed to a guest (e.g. no authority).
     #[error("bad request: {0:#}")]
     BadRequest(anyhow::Error),
+    /// The request body is larger than the route allows.
+    #[error("request body over the route's limit of {0} bytes")]
+    BodyTooLarge(u64),
+    /// No instance slot became free within the queue timeout.
+    #[error("overloaded: no free instance slot ({0})")]
+    Overloaded(&'static str),
+    /// The guest did not answer before the route's deadline.
+    #[error("guest set no response within the route's deadline of {0:?}; stopped")]
+    Timeout(Duration),
     /// The guest trapped (or failed to instantiate) before setting a response.
     #[error("guest trapped before sending a response: {0:?}")]
     Trap(anyhow::Error),
@@ -32,6 +42,9 @@ impl InvokeError {
     pub fn status(&self) -> StatusCode {
         match self {
             InvokeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            InvokeError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            InvokeError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            InvokeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             InvokeError::Trap(_)
             | InvokeError::NoResponse
             | InvokeError::GuestError(_)
@@ -43,6 +56,9 @@ impl InvokeError {
     pub fn public_message(&self) -> &'static str {
         match self {
             InvokeError::BadRequest(_) => "bad request\n",
+            InvokeError::BodyTooLarge(_) => "request body too large\n",
+            InvokeError::Overloaded(_) => "service unavailable: too many requests, retry later\n",
+            InvokeError::Timeout(_) => "gateway timeout: the handler did not answer in time\n",
             InvokeError::Trap(_) => "internal server error: the handler failed\n",
             InvokeError::NoResponse => "internal server error: the handler sent no response\n",
             InvokeError::GuestError(_) => "internal server error: the handler reported an error\n",
@@ -50,3 +66,8 @@ impl InvokeError {
         }
     }
 }
+
+/// The trap raised when a guest runs past its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("the request's deadline of {0:?} passed while the guest was running")]
+pub struct DeadlineExceeded(pub Duration);

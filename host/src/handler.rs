@@ -7,19 +7,30 @@
 //! the guest keeps writing.
 
 use crate::body::GuardedBody;
-use crate::config::RouteConfig;
+use crate::config::{Limits, RouteConfig};
 use crate::engine::{Digest, Host};
-use crate::error::InvokeError;
+use crate::error::{DeadlineExceeded, InvokeError};
+use crate::outbound::{OutboundGate, OutboundLimits};
+use crate::request_body::LimitedBody;
 use crate::state::{RequestState, RequestTag};
 use anyhow::Context as _;
 use hyper::body::Incoming;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::Store;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::WasiHttpView;
+
+/// The instance slots a request holds while its guest runs (streaming
+/// included): one of its route's and one of the server's.
+pub struct Admission {
+    pub route: OwnedSemaphorePermit,
+    pub server: OwnedSemaphorePermit,
+}
 
 /// One route's loaded component.
 pub struct Handler {
@@ -31,7 +42,12 @@ pub struct Handler {
     pub digest: Digest,
     /// How long reading, compiling and pre-instantiating took.
     pub load_time: Duration,
+    /// The route's budget.
+    pub limits: Limits,
+    /// Instance slots of this route (`max_concurrency`).
+    pub slots: Arc<Semaphore>,
     env: Vec<(String, String)>,
+    outbound: Arc<OutboundGate>,
     pre: ProxyPre<RequestState>,
 }
 
@@ -78,45 +94,107 @@ impl Handler {
         let pre = host
             .prepare(bytes, digest)
             .map_err(|reason| LoadError::new(route, reason))?;
+        let outbound =
+            outbound_gate(&route.limits).map_err(|reason| LoadError::new(route, reason))?;
         Ok(Handler {
             route: route.name.as_str().into(),
             file: route.component.clone(),
             digest,
             load_time: started.elapsed(),
+            slots: Arc::new(Semaphore::new(route.limits.max_concurrency)),
+            limits: route.limits.clone(),
             env: route.env.clone(),
+            outbound: Arc::new(outbound),
             pre,
         })
     }
 
     /// The same compiled component under a route's (possibly edited)
     /// settings: no recompilation.
-    pub fn reconfigure(&self, route: &RouteConfig) -> Handler {
-        Handler {
+    pub fn reconfigure(&self, route: &RouteConfig) -> Result<Handler, LoadError> {
+        let outbound = if route.limits.allowed_outbound_hosts == self.limits.allowed_outbound_hosts
+            && route.limits.max_outbound_concurrency == self.limits.max_outbound_concurrency
+        {
+            self.outbound.clone()
+        } else {
+            Arc::new(outbound_gate(&route.limits).map_err(|reason| LoadError::new(route, reason))?)
+        };
+        Ok(Handler {
             route: route.name.as_str().into(),
             file: route.component.clone(),
             digest: self.digest,
             load_time: self.load_time,
+            slots: self.slots_for(&route.limits),
+            limits: route.limits.clone(),
             env: route.env.clone(),
+            outbound,
             pre: self.pre.clone(),
+        })
+    }
+
+    /// Keep the route's instance slots across a reload when the limit did not
+    /// change, so in-flight requests on the old version still count.
+    pub fn inherit_slots(&mut self, previous: &Handler) {
+        self.slots = previous.slots_for(&self.limits);
+    }
+
+    fn slots_for(&self, limits: &Limits) -> Arc<Semaphore> {
+        if limits.max_concurrency == self.limits.max_concurrency {
+            self.slots.clone()
+        } else {
+            Arc::new(Semaphore::new(limits.max_concurrency))
         }
     }
 
     /// Whether this handler was loaded from exactly `route`'s settings.
     pub fn matches(&self, route: &RouteConfig) -> bool {
-        self.file == route.component && self.env == route.env && *self.route == *route.name
+        self.file == route.component
+            && self.env == route.env
+            && *self.route == *route.name
+            && self.limits == route.limits
     }
 
     /// Run one request on a fresh instance.
     ///
-    /// Returns once the guest has set its response (or failed before doing
-    /// so). The guest keeps running in its own task while the body streams.
+    /// Returns once the guest has set its response (or failed, or ran out of
+    /// time, before doing so). The guest keeps running in its own task while
+    /// the body streams, holding `admission` until it is done; the route's
+    /// deadline, counted from `arrived`, bounds the whole of it.
     pub async fn invoke(
         &self,
         request: hyper::Request<Incoming>,
         scheme: Scheme,
         tag: &RequestTag,
+        admission: Admission,
+        arrived: Instant,
     ) -> Result<hyper::Response<GuardedBody>, InvokeError> {
-        let mut store = Store::new(self.pre.engine(), RequestState::new(&self.env, tag));
+        let timeout = self.limits.timeout;
+        let deadline = arrived + timeout;
+        let max_body = self.limits.max_request_body;
+        if content_length(&request).is_some_and(|len| len > max_body) {
+            return Err(InvokeError::BodyTooLarge(max_body));
+        }
+        let body_too_large = Arc::new(AtomicBool::new(false));
+        let request = request.map(|body| LimitedBody::new(body, max_body, body_too_large.clone()));
+
+        let state = RequestState::new(
+            &self.env,
+            tag,
+            self.limits.memory_bytes,
+            self.outbound.clone(),
+        );
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.memory);
+        // Every epoch tick (see engine.rs) the guest yields to the runtime,
+        // so a busy guest never holds a thread; past the deadline it traps.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded(timeout)))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let request = store
             .data_mut()
@@ -130,30 +208,80 @@ impl Handler {
             .map_err(|e| InvokeError::Internal(e.into()))?;
 
         let pre = self.pre.clone();
-        let guest = tokio::spawn(async move {
-            let proxy = pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(anyhow::Error::from)
-                .context("instantiating the component")?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, request, outparam)
-                .await
-                .map_err(anyhow::Error::from)
+        let mut guest = tokio::spawn(async move {
+            let _admission = admission;
+            let run = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, request, outparam)
+                    .await
+            };
+            // Also stops a guest blocked in a host call (a sleep, a read).
+            let outcome = tokio::time::timeout_at(deadline.into(), run).await;
+            let memory = &store.data().memory;
+            match outcome {
+                Ok(Ok(())) => Ok(()),
+                Err(_) => Err(anyhow::Error::new(DeadlineExceeded(timeout))),
+                Ok(Err(error)) if error.downcast_ref::<DeadlineExceeded>().is_some() => {
+                    Err(anyhow::Error::new(DeadlineExceeded(timeout)))
+                }
+                Ok(Err(error)) if memory.exceeded => {
+                    Err(anyhow::Error::from(error).context(format!(
+                        "the guest ran out of memory: its limit is {} MiB",
+                        memory.limit() >> 20
+                    )))
+                }
+                Ok(Err(error)) => Err(anyhow::Error::from(error)),
+            }
         });
 
-        match receiver.await {
-            Ok(Ok(response)) => Ok(response.map(|body| GuardedBody::new(body, guest, tag.clone()))),
-            Ok(Err(code)) => Err(InvokeError::GuestError(code)),
+        let too_large = || body_too_large.load(Ordering::Relaxed);
+        let outcome = tokio::time::timeout_at(deadline.into(), receiver).await;
+        let failure = match outcome {
+            Ok(Ok(Ok(response))) if !too_large() => {
+                return Ok(response.map(|body| GuardedBody::new(body, guest, tag.clone())));
+            }
+            Err(_elapsed) => InvokeError::Timeout(timeout),
+            _ if too_large() => InvokeError::BodyTooLarge(max_body),
+            Ok(Ok(Ok(_))) => unreachable!("handled above"),
+            Ok(Ok(Err(code))) => InvokeError::GuestError(code),
             // The outparam was dropped unset: the guest is done; ask how it ended.
-            Err(_) => match guest.await {
-                Ok(Ok(())) => Err(InvokeError::NoResponse),
-                Ok(Err(error)) => Err(InvokeError::Trap(error)),
-                Err(join) => Err(InvokeError::Internal(
+            Ok(Err(_)) => match (&mut guest).await {
+                Ok(Ok(())) => InvokeError::NoResponse,
+                Ok(Err(error)) if error.is::<DeadlineExceeded>() => InvokeError::Timeout(timeout),
+                Ok(Err(_)) if too_large() => InvokeError::BodyTooLarge(max_body),
+                Ok(Err(error)) => InvokeError::Trap(error),
+                Err(join) => InvokeError::Internal(
                     anyhow::Error::from(join).context("the guest task panicked"),
-                )),
+                ),
             },
-        }
+        };
+        guest.abort();
+        Err(failure)
     }
+}
+
+/// The request's declared body length, if it declares a valid one.
+fn content_length<B>(request: &hyper::Request<B>) -> Option<u64> {
+    request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn outbound_gate(limits: &Limits) -> anyhow::Result<OutboundGate> {
+    OutboundGate::new(
+        &limits.allowed_outbound_hosts,
+        OutboundLimits {
+            max_concurrency: limits.max_outbound_concurrency,
+            connect_timeout: limits.outbound_connect_timeout,
+            first_byte_timeout: limits.outbound_first_byte_timeout,
+            between_bytes_timeout: limits.outbound_between_bytes_timeout,
+        },
+    )
+    .map_err(|reason| anyhow::anyhow!("allowed_outbound_hosts: {reason}"))
 }

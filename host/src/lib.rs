@@ -10,6 +10,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`config`] | `switchyard.toml` into one validated [`Config`] |
+//! | [`limits`] | per-route and server-wide budgets, with their defaults |
 //! | [`router`] | pure path → route matching |
 //! | [`engine`] | the wasmtime engine and linker; bytes → pre-instantiated handler |
 //! | [`tuning`] | the engine's settings (allocator, epochs), tuned against the benchmark |
@@ -18,6 +19,7 @@
 //! | [`outbound`] | outbound HTTP policy for guests |
 //! | [`handler`] | a loaded handler and how one request runs on it |
 //! | [`body`] | response bodies, cut short when a guest fails mid-stream |
+//! | [`request_body`] | request bodies, capped at the route's limit while streaming |
 //! | [`registry`] | the current snapshot of routes and handlers, swapped atomically |
 //! | [`reload`] | watch files, rebuild off the request path, swap on success |
 //! | [`service`] | one request: route, request id, invoke, errors → status |
@@ -42,9 +44,11 @@ pub mod engine;
 pub mod error;
 pub mod guest_log;
 pub mod handler;
+pub mod limits;
 pub mod outbound;
 pub mod registry;
 pub mod reload;
+pub mod request_body;
 pub mod router;
 pub mod server;
 pub mod service;
@@ -63,7 +67,7 @@ use std::sync::Arc;
 /// work before it binds. Fails on the first route that cannot be served.
 pub fn load(host: Arc<Host>, config: &Config) -> Result<Arc<Service>, handler::LoadError> {
     let registry = Registry::load(host, config)?;
-    Ok(Arc::new(Service::new(Arc::new(registry))))
+    Ok(Arc::new(Service::new(Arc::new(registry), &config.server)))
 }
 
 /// Start hot reload for a loaded service: watch `config`'s files (when

@@ -91,6 +91,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("listening on http://{address}");
         let options = ServerOptions {
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+            limits: config.server.clone(),
         };
         switchyard::serve(listener, service, options, shutdown_signal()).await
     })

@@ -157,7 +157,7 @@ impl Registry {
                         old.handler.clone()
                     } else {
                         changes.push(Change::Reconfigured { route: name });
-                        Arc::new(old.handler.reconfigure(route_config))
+                        Arc::new(old.handler.reconfigure(route_config)?)
                     };
                     Route {
                         config: route_config.clone(),
@@ -165,7 +165,10 @@ impl Registry {
                         generation: old.generation,
                     }
                 }
-                (Ok((Some(handler), digest, _)), old) => {
+                (Ok((Some(mut handler), digest, _)), old) => {
+                    if let Some(old) = old {
+                        handler.inherit_slots(&old.handler);
+                    }
                     let (sha256, took) = (digest_hex(&digest), handler.load_time);
                     let generation = match old {
                         Some(old) => {
@@ -197,6 +200,7 @@ impl Registry {
                     if strictness == Strictness::KeepLastGood
                         && old.handler.file == route_config.component =>
                 {
+                    let handler = Arc::new(old.handler.reconfigure(route_config)?);
                     changes.push(Change::Kept {
                         route: name,
                         generation: old.generation,
@@ -204,7 +208,7 @@ impl Registry {
                     });
                     Route {
                         config: route_config.clone(),
-                        handler: Arc::new(old.handler.reconfigure(route_config)),
+                        handler,
                         generation: old.generation,
                     }
                 }

@@ -5,6 +5,7 @@
 //! the same port. On shutdown the listener closes first, then in-flight
 //! requests get up to the shutdown timeout to finish.
 
+use crate::config::ServerLimits;
 use crate::service::Service;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -20,12 +21,15 @@ use tokio::net::TcpListener;
 pub struct ServerOptions {
     /// How long in-flight requests may take to finish after shutdown begins.
     pub shutdown_timeout: Duration,
+    /// Header sizes and connection timeouts.
+    pub limits: ServerLimits,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             shutdown_timeout: Duration::from_secs(30),
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -38,8 +42,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().keep_alive(true).timer(TokioTimer::new());
-    builder.http2().timer(TokioTimer::new());
+    let limits = &options.limits;
+    builder
+        .http1()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        // hyper's header timer also runs while a keep-alive connection
+        // waits for its next request: it is the HTTP/1.1 idle limit too.
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_header_count)
+        .max_buf_size(limits.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .keep_alive_interval(limits.idle_timeout)
+        .keep_alive_timeout(limits.idle_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 

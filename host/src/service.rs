@@ -6,7 +6,9 @@
 //! [`InvokeError`] — so the connection layer only ever sees a response.
 
 use crate::body::{self, ResponseBody};
+use crate::config::ServerLimits;
 use crate::error::InvokeError;
+use crate::handler::{Admission, Handler};
 use crate::registry::Registry;
 use crate::state::RequestTag;
 use http::{HeaderValue, StatusCode};
@@ -15,7 +17,8 @@ use hyper::body::Incoming;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 /// The response header carrying the request id.
@@ -28,10 +31,14 @@ pub struct Service {
     registry: Arc<Registry>,
     id_prefix: u32,
     next_id: AtomicU64,
+    /// Instance slots over all routes (`max_concurrent_requests`).
+    slots: Arc<Semaphore>,
+    /// How long a request may wait for a slot before a 503.
+    queue_timeout: Duration,
 }
 
 impl Service {
-    pub fn new(registry: Arc<Registry>) -> Service {
+    pub fn new(registry: Arc<Registry>, limits: &ServerLimits) -> Service {
         // A per-process prefix keeps ids from two runs of the server apart.
         let id_prefix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -41,7 +48,27 @@ impl Service {
             registry,
             id_prefix,
             next_id: AtomicU64::new(1),
+            slots: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
+            queue_timeout: limits.queue_timeout,
         }
+    }
+
+    /// Wait (at most the queue timeout) for a slot of the route and one of
+    /// the server, so a flood queues briefly and then gets a prompt 503.
+    async fn admit(&self, handler: &Handler) -> Result<Admission, InvokeError> {
+        let deadline = tokio::time::Instant::now() + self.queue_timeout;
+        let acquire = |slots: &Arc<Semaphore>, full: &'static str| {
+            let slots = slots.clone();
+            async move {
+                match tokio::time::timeout_at(deadline, slots.acquire_owned()).await {
+                    Ok(Ok(permit)) => Ok::<OwnedSemaphorePermit, InvokeError>(permit),
+                    _ => Err(InvokeError::Overloaded(full)),
+                }
+            }
+        };
+        let route = acquire(&handler.slots, "the route is at its max_concurrency").await?;
+        let server = acquire(&self.slots, "the server is at max_concurrent_requests").await?;
+        Ok(Admission { route, server })
     }
 
     /// The registry requests are routed with.
@@ -79,7 +106,16 @@ impl Service {
                     route: route.handler.route.clone(),
                     request_id: request_id.clone(),
                 };
-                let response = match route.handler.invoke(request, Scheme::Http, &tag).await {
+                let handler = &route.handler;
+                let invoked = match self.admit(handler).await {
+                    Ok(admission) => {
+                        handler
+                            .invoke(request, Scheme::Http, &tag, admission, started)
+                            .await
+                    }
+                    Err(overloaded) => Err(overloaded),
+                };
+                let response = match invoked {
                     Ok(response) => response.map(BodyExt::boxed_unsync),
                     Err(error) => {
                         log_failure(&tag, &error);
@@ -115,7 +151,9 @@ impl Service {
 fn log_failure(tag: &RequestTag, error: &InvokeError) {
     let (route, request_id) = (&tag.route, &tag.request_id);
     match error {
-        InvokeError::BadRequest(_) => tracing::warn!(%route, %request_id, "{error}"),
+        InvokeError::BadRequest(_) | InvokeError::BodyTooLarge(_) | InvokeError::Overloaded(_) => {
+            tracing::warn!(%route, %request_id, "{error}")
+        }
         // Route and request id first: a trap's detail spans several lines.
         InvokeError::Trap(detail) => {
             tracing::error!(%route, %request_id, detail = ?detail, "guest trapped before sending a response")
@@ -130,6 +168,11 @@ fn log_failure(tag: &RequestTag, error: &InvokeError) {
 fn plain(status: StatusCode, message: &'static str) -> hyper::Response<ResponseBody> {
     let mut response = hyper::Response::new(body::text(message));
     *response.status_mut() = status;
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),

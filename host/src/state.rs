@@ -4,9 +4,11 @@
 //! between requests. It grants nothing by default: no preopened directories,
 //! no sockets (wasmtime-wasi denies them unless allowed), no host environment
 //! (only the route's configured `env`), stdin empty, stdout/stderr into the
-//! server log tagged with route and request id, and outbound HTTP denied.
+//! server log tagged with route and request id, outbound HTTP only where the
+//! route allows it, and linear memory up to the route's budget.
 
 use crate::guest_log::GuestLog;
+use crate::outbound::{Outbound, OutboundGate};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -17,7 +19,9 @@ pub struct RequestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: crate::outbound::Outbound,
+    hooks: Outbound,
+    /// The instance's memory budget; consulted by wasmtime on every grow.
+    pub memory: MemoryBudget,
 }
 
 /// Who is asking: used to tag guest output and host log lines.
@@ -28,8 +32,13 @@ pub struct RequestTag {
 }
 
 impl RequestState {
-    /// State for one request on a route with the given environment.
-    pub fn new(env: &[(String, String)], tag: &RequestTag) -> RequestState {
+    /// State for one request on a route.
+    pub fn new(
+        env: &[(String, String)],
+        tag: &RequestTag,
+        memory_limit: usize,
+        outbound: Arc<OutboundGate>,
+    ) -> RequestState {
         let wasi = WasiCtx::builder()
             .envs(env)
             .stdout(GuestLog::stdout(tag.clone()))
@@ -39,8 +48,60 @@ impl RequestState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: crate::outbound::Outbound::new(tag.clone()),
+            hooks: Outbound::new(tag.clone(), outbound),
+            memory: MemoryBudget::new(memory_limit),
         }
+    }
+}
+
+/// Caps the linear memory of one instance, all its memories together (a
+/// component may have several: its own and an adapter's), and remembers
+/// whether the guest ran into the cap so the log can say so.
+pub struct MemoryBudget {
+    limit: usize,
+    used: usize,
+    /// Set when a grow was refused.
+    pub exceeded: bool,
+}
+
+impl MemoryBudget {
+    pub fn new(limit: usize) -> MemoryBudget {
+        MemoryBudget {
+            limit,
+            used: 0,
+            exceeded: false,
+        }
+    }
+
+    /// The cap in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryBudget {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self.used + desired.saturating_sub(current);
+        if total > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        self.used = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
     }
 }
 

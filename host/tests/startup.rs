@@ -59,7 +59,10 @@ fn unknown_config_key() {
         "[[route]]\npath = \"/x\"\ncomponent = \"x.wasm\"\nroot = \"/\"\n",
     )
     .unwrap();
-    refuses(&config, &["switchyard.toml", "unknown field `root`"]);
+    refuses(
+        &config,
+        &["switchyard.toml", "route #1", "unknown key `root`"],
+    );
 }
 
 #[test]

@@ -146,6 +146,7 @@ impl TestServer {
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let options = ServerOptions {
             shutdown_timeout: Duration::from_secs(10),
+            limits: config.server.clone(),
         };
         let task = tokio::spawn(switchyard::serve(listener, service, options, async {
             let _ = stop.await;

@@ -1,0 +1,167 @@
+//! Unit tests of config parsing and validation.
+use super::*;
+use std::time::Duration;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/sy/switchyard.toml"), text)
+}
+
+fn error(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn routes_resolve_relative_to_the_config_file() {
+    let c = parse(
+        r#"
+        [[route]]
+        path = "/hello"
+        component = "build/hello.wasm"
+        env = { A = "1", B = "two" }
+        "#,
+    )
+    .unwrap();
+    let r = &c.routes[0];
+    assert_eq!(r.name, "hello");
+    assert_eq!(r.component, Path::new("/etc/sy/build/hello.wasm"));
+    assert_eq!(
+        r.env,
+        vec![("A".into(), "1".into()), ("B".into(), "two".into())]
+    );
+    assert_eq!(r.label(), "route 'hello' (/hello)");
+}
+
+#[test]
+fn absolute_component_paths_are_kept() {
+    let c = parse("[[route]]\npath = \"/a\"\ncomponent = \"/srv/a.wasm\"\n").unwrap();
+    assert_eq!(c.routes[0].component, Path::new("/srv/a.wasm"));
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_name() {
+    let e = error("[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\ncomponnet = \"x\"\n");
+    assert!(e.contains("componnet"), "{e}");
+    assert!(e.contains("/etc/sy/switchyard.toml"), "{e}");
+    let e = error("lisen = \"x\"\n");
+    assert!(e.contains("lisen"), "{e}");
+}
+
+#[test]
+fn missing_component_is_rejected() {
+    let e = error("[[route]]\npath = \"/a\"\n");
+    assert!(e.contains("component"), "{e}");
+}
+
+#[test]
+fn duplicate_paths_name_both_routes() {
+    let e = error(
+        "[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\n\
+         [[route]]\npath = \"/a\"\ncomponent = \"b.wasm\"\nname = \"b\"\n",
+    );
+    assert!(
+        e.contains("route #2") && e.contains("route #1") && e.contains("/a"),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_names_name_both_routes() {
+    let e = error(
+        "[[route]]\npath = \"/a\"\ncomponent = \"x/hello.wasm\"\n\
+         [[route]]\npath = \"/b\"\ncomponent = \"y/hello.wasm\"\n",
+    );
+    assert!(
+        e.contains("'hello'") && e.contains("/a") && e.contains("/b"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_patterns_name_the_route() {
+    let e = error("[[route]]\npath = \"hello\"\ncomponent = \"a.wasm\"\n");
+    assert!(
+        e.contains("route #1") && e.contains("start with '/'"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_names_and_env_are_rejected() {
+    let e = error("[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\nname = \"../x\"\n");
+    assert!(e.contains("route name"), "{e}");
+    let e = error("[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\nenv = { \"A=B\" = \"1\" }\n");
+    assert!(e.contains("A=B"), "{e}");
+}
+
+#[test]
+fn listen_address_is_validated() {
+    assert_eq!(
+        parse("listen = \"127.0.0.1:9000\"\n").unwrap().listen,
+        Some("127.0.0.1:9000".parse().unwrap())
+    );
+    assert!(error("listen = \"localhost\"\n").contains("invalid listen address"));
+}
+
+#[test]
+fn toml_syntax_errors_are_reported_on_one_line() {
+    let e = error("[[route]\n");
+    assert!(
+        e.starts_with("invalid config file /etc/sy/switchyard.toml"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+}
+
+#[test]
+fn limits_come_from_defaults_with_route_keys_on_top() {
+    let c = parse(
+        "[defaults]\nmemory_mb = 64\ntimeout_ms = 5000\n\
+         [[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\ntimeout_ms = 2000\n\
+         allowed_outbound_hosts = [\"http://127.0.0.1:*\"]\n\
+         [[route]]\npath = \"/b\"\ncomponent = \"b.wasm\"\n",
+    )
+    .unwrap();
+    let (a, b) = (&c.routes[0].limits, &c.routes[1].limits);
+    assert_eq!(a.timeout, Duration::from_millis(2000));
+    assert_eq!(a.memory_bytes, 64 << 20);
+    assert_eq!(
+        a.allowed_outbound_hosts,
+        vec!["http://127.0.0.1:*".to_string()]
+    );
+    assert_eq!(b.timeout, Duration::from_millis(5000));
+    assert!(
+        b.allowed_outbound_hosts.is_empty(),
+        "outbound is denied by default"
+    );
+    assert_eq!(b.max_concurrency, Limits::default().max_concurrency);
+    assert_eq!(c.server, ServerLimits::default());
+}
+
+#[test]
+fn unknown_route_and_defaults_keys_are_rejected_with_their_name() {
+    let e = error("[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\ntimeout = 5\n");
+    assert!(
+        e.contains("route #1") && e.contains("unknown key `timeout`"),
+        "{e}"
+    );
+    let e = error("[defaults]\nmemory = 5\n");
+    assert!(e.contains("[defaults]") && e.contains("`memory`"), "{e}");
+    let e = error("[server]\nworkers = 5\n");
+    assert!(e.contains("workers"), "{e}");
+}
+
+#[test]
+fn out_of_range_limits_name_the_key_and_range() {
+    let e = error("[defaults]\nmemory_mb = 0\n");
+    assert!(
+        e.contains("`memory_mb` = 0 is out of range (1 to 4096)"),
+        "{e}"
+    );
+    let e = error("[server]\nmax_header_bytes = 100\n");
+    assert!(e.contains("max_header_bytes"), "{e}");
+    let e = error("[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\nmax_concurrency = -1\n");
+    assert!(
+        e.contains("route #1") && e.contains("`max_concurrency` = -1"),
+        "{e}"
+    );
+}
