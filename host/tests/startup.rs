@@ -202,3 +202,25 @@ fn help_describes_serve() {
         assert!(help.contains(flag), "{flag} missing from: {help}");
     }
 }
+
+#[test]
+fn the_default_config_is_valid_and_routes_every_built_handler() {
+    let root = repo_root();
+    let config =
+        switchyard::Config::load(&root.join("switchyard.toml")).expect("switchyard.toml is valid");
+    for route in &config.routes {
+        assert!(
+            route.component.exists(),
+            "{} points at {}, which ./build-handlers.sh does not build",
+            route.label(),
+            route.component.display()
+        );
+    }
+    let misbehave = config
+        .routes
+        .iter()
+        .find(|r| r.name == "misbehave")
+        .unwrap();
+    assert_eq!(misbehave.limits.timeout, std::time::Duration::from_secs(2));
+    assert_eq!(misbehave.limits.memory_bytes, 64 << 20);
+}

@@ -1,0 +1,305 @@
+//! No handler can take the server down: every way the `misbehave` handler
+//! fails gets a prompt, specific answer and a log line naming the route and
+//! request, while a concurrent request to another route succeeds. Also the
+//! request-size, concurrency and outbound limits.
+
+mod common;
+use common::*;
+use futures::StreamExt;
+use std::time::{Duration, Instant};
+
+/// The misbehave route as the default config has it: 2 s, 64 MiB.
+fn config() -> String {
+    format!(
+        "{}timeout_ms = 2000\nmemory_mb = 64\n{}",
+        route("/misbehave", "misbehave"),
+        route("/hello", "hello")
+    )
+}
+
+/// What a client saw.
+#[derive(Debug)]
+enum Seen {
+    /// A complete response.
+    Complete(u16),
+    /// Headers with this status, then a body that broke off.
+    Cut(u16),
+}
+
+/// Run one mode, with a request to /hello while it misbehaves; returns what
+/// the client saw, how long it took, and the request id.
+async fn misbehave(
+    server: &TestServer,
+    client: &reqwest::Client,
+    mode: &str,
+) -> (Seen, Duration, String) {
+    let started = Instant::now();
+    let url = server.url(&format!("/misbehave?mode={mode}"));
+    let bad = async {
+        let response = client.get(url).send().await.unwrap();
+        let status = response.status().as_u16();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let mut body = response.bytes_stream();
+        let mut seen = Seen::Complete(status);
+        while let Some(chunk) = body.next().await {
+            if chunk.is_err() {
+                seen = Seen::Cut(status);
+                break;
+            }
+        }
+        (seen, started.elapsed(), id)
+    };
+    let good = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let response = client.get(server.url("/hello")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "/hello during mode={mode}");
+        response.text().await.unwrap()
+    };
+    let (outcome, hello) = tokio::join!(bad, good);
+    assert!(hello.starts_with("Hello"), "{hello}");
+    outcome
+}
+
+async fn expect(mode: &str, want: fn(&Seen) -> bool, within: Duration, log: &[&str]) {
+    let server = TestServer::start(&config()).await;
+    for (protocol, client) in clients() {
+        let (seen, took, id) = misbehave(&server, &client, mode).await;
+        assert!(want(&seen), "{protocol} mode={mode}: saw {seen:?}");
+        assert!(took < within, "{protocol} mode={mode}: took {took:?}");
+        let mut needles = vec![id.as_str(), "route=misbehave"];
+        needles.extend_from_slice(log);
+        wait_for_log(&needles).await;
+    }
+    // The server is still serving.
+    let hello = http1().get(server.url("/hello")).send().await.unwrap();
+    assert_eq!(hello.status(), 200);
+    server.stop().await;
+}
+
+const PROMPT: Duration = Duration::from_secs(1);
+const DEADLINE: Duration = Duration::from_millis(3500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trap_gives_500() {
+    expect(
+        "trap",
+        |s| matches!(s, Seen::Complete(500)),
+        PROMPT,
+        &["guest trapped"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_is_stopped_at_the_deadline_with_504() {
+    expect(
+        "loop",
+        |s| matches!(s, Seen::Complete(504)),
+        DEADLINE,
+        &["deadline of 2s"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_memory_gives_500_and_says_so() {
+    expect(
+        "oom",
+        |s| matches!(s, Seen::Complete(500)),
+        PROMPT,
+        &["ran out of memory", "64 MiB"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_overflow_gives_500() {
+    expect(
+        "stack",
+        |s| matches!(s, Seen::Complete(500)),
+        PROMPT,
+        &["guest trapped"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_response_gives_500() {
+    expect(
+        "noresponse",
+        |s| matches!(s, Seen::Complete(500)),
+        PROMPT,
+        &["without setting a response"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trap_after_streaming_began_cuts_the_body() {
+    expect(
+        "late-trap",
+        |s| matches!(s, Seen::Cut(200)),
+        PROMPT,
+        &["cutting the response short"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_huge_headers_give_500() {
+    expect(
+        "huge-headers",
+        |s| matches!(s, Seen::Complete(500)),
+        PROMPT,
+        &["guest trapped"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_drip_is_cut_off_at_the_deadline() {
+    expect(
+        "slow-drip",
+        |s| matches!(s, Seen::Cut(200)),
+        DEADLINE,
+        &["cutting the response short"],
+    )
+    .await;
+    let line = log_lines_with(&[
+        "route=misbehave",
+        "cutting the response short",
+        "deadline of 2s",
+    ]);
+    assert!(!line.is_empty(), "the log says the deadline cut the drip");
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_whether_declared_or_streamed() {
+    let config = format!(
+        "{}max_request_body_bytes = 1000\n",
+        route("/c/sha256", "sha256")
+    );
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        // Declared: refused before the guest runs.
+        let declared = client
+            .post(server.url("/c/sha256"))
+            .body(vec![b'x'; 5000])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(declared.status(), 413, "{protocol}");
+        // Streamed without a length: refused once it passes the limit.
+        let chunks = (0..5).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 1000]));
+        let streamed = client
+            .post(server.url("/c/sha256"))
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(streamed.status(), 413, "{protocol}");
+        // Within the limit: served.
+        let fine = client
+            .post(server.url("/c/sha256"))
+            .body("abc")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fine.status(), 200, "{protocol}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_route_answers_503_promptly_with_retry_after() {
+    let config = format!(
+        "[server]\nqueue_timeout_ms = 200\n{}max_concurrency = 1\n{}",
+        route("/stream", "stream"),
+        route("/hello", "hello")
+    );
+    let server = TestServer::start(&config).await;
+    let client = http1();
+    let busy = client
+        .get(server.url("/stream?bytes=3000&chunk=1000&delay_ms=400"))
+        .send()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let refused = client
+        .get(server.url("/stream?bytes=10"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // Other routes are unaffected.
+    assert_eq!(
+        client
+            .get(server.url("/hello"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(busy.bytes().await.unwrap().len(), 3000);
+    // The slot is free again.
+    let again = client
+        .get(server.url("/stream?bytes=10"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn fetch_reaches_allowed_hosts_and_is_denied_elsewhere() {
+    let upstream = TestServer::start(&route("/hello", "hello")).await;
+    let config = format!(
+        "{}allowed_outbound_hosts = [\"http://127.0.0.1:*\"]\n",
+        route("/fetch", "fetch")
+    );
+    let server = TestServer::start(&config).await;
+    let port = upstream.addr.port();
+    for (protocol, client) in clients() {
+        let allowed = client
+            .get(server.url(&format!("/fetch?url=http://127.0.0.1:{port}/hello")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(allowed.status(), 200, "{protocol}");
+        let body = allowed.text().await.unwrap();
+        assert!(
+            body.starts_with("Hello from Switchyard! GET /hello"),
+            "{protocol}: {body}"
+        );
+
+        let denied = client
+            .get(server.url(&format!("/fetch?url=http://127.0.0.2:{port}/hello")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(denied.status(), 502, "{protocol}");
+        let id = denied.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(denied
+            .text()
+            .await
+            .unwrap()
+            .starts_with("HTTP-request-denied"));
+        wait_for_log(&[&id, "route=fetch", "outbound request denied", "127.0.0.2"]).await;
+    }
+    server.stop().await;
+    upstream.stop().await;
+}
