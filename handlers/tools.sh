@@ -125,3 +125,25 @@ proxy_component() {
     || { echo "$out does not export wasi:http/incoming-handler@0.2.x" >&2; rm -f "$out.tmp"; return 1; }
   mv "$out.tmp" "$out"
 }
+
+# handler_args DIR MARKER OUT_DIR [NAME...]: the common arguments of a
+# handlers/<lang>/build.sh. Sets $out (OUT_DIR, created, absolute) and $names
+# (the named handlers, or every folder of DIR holding a file matching MARKER),
+# and dies on a named handler that has no such file.
+handler_args() {
+  local dir=$1 marker=$2 name
+  shift 2
+  [ $# -ge 1 ] || die "usage: $(basename "$0") OUT_DIR [NAME...]"
+  mkdir -p "$1" && out=$(cd "$1" && pwd)
+  shift
+  names=("$@")
+  if [ ${#names[@]} -eq 0 ]; then
+    for name in "$dir"/*/; do
+      compgen -G "$name$marker" >/dev/null && names+=("$(basename "$name")")
+    done
+    [ ${#names[@]} -gt 0 ] || die "no handlers (folders with $marker) under $dir"
+  fi
+  for name in "${names[@]}"; do
+    compgen -G "$dir/$name/$marker" >/dev/null || die "no handler named '$name' under $dir (no $marker)"
+  done
+}

@@ -13,19 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=handlers/tools.sh
 source "$here/../tools.sh"
 
-[ $# -ge 1 ] || die "usage: $0 OUT_DIR [NAME...]"
-mkdir -p "$1" && out=$(cd "$1" && pwd)
-shift
-if [ $# -gt 0 ]; then
-  names=("$@")
-else
-  names=()
-  for dir in "$here"/*/; do names+=("$(basename "$dir")"); done
-  [ ${#names[@]} -gt 0 ] || die "no handlers under $here"
-fi
-for name in "${names[@]}"; do
-  compgen -G "$here/$name/*.c" >/dev/null || die "no C handler named '$name' (no .c files in $here/$name)"
-done
+handler_args "$here" '*.c' "$@"
 
 debian_packages clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 || die "could not install the C toolchain"
 

@@ -16,19 +16,7 @@ source "$here/../tools.sh"
 
 ZIG_VERSION=0.17.0
 
-[ $# -ge 1 ] || die "usage: $0 OUT_DIR [NAME...]"
-mkdir -p "$1" && out=$(cd "$1" && pwd)
-shift
-if [ $# -gt 0 ]; then
-  names=("$@")
-else
-  names=()
-  for dir in "$here"/*/; do names+=("$(basename "$dir")"); done
-  [ ${#names[@]} -gt 0 ] || die "no handlers under $here"
-fi
-for name in "${names[@]}"; do
-  [ -f "$here/$name/main.zig" ] || die "no Zig handler named '$name' (no $here/$name/main.zig)"
-done
+handler_args "$here" 'main.zig' "$@"
 
 work="$SWITCHYARD_ROOT/build/zig"
 venv="$work/venv"
