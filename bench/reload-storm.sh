@@ -18,7 +18,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 v1="$root/build/handlers/hello.wasm" v2="$root/build/handlers/hello-v2.wasm"
 cp "$v1" "$work/hello.wasm"
 printf '[[route]]\npath = "/hello"\ncomponent = "%s"\n' "$work/hello.wasm" > "$work/switchyard.toml"
-RUST_LOG=warn "$bin" serve --config "$work/switchyard.toml" --listen 127.0.0.1:0 > "$work/out" 2> "$work/err" &
+: > "$work/out"
+RUST_LOG=warn,switchyard::reload=info "$bin" serve --config "$work/switchyard.toml" --listen 127.0.0.1:0 > "$work/out" 2> "$work/err" &
 until addr=$(sed -n 's#^listening on http://##p' "$work/out") && [ -n "$addr" ]; do sleep 0.01; done
 url="http://$addr/hello"
 
@@ -45,7 +46,10 @@ echo "steady:        ${steady[*]} req/s (median $s)"
 echo "reload storm:  ${stormy[*]} req/s (median $t), a write every ${interval}s"
 awk -v s="$s" -v t="$t" 'BEGIN { printf "storm / steady: %.2f\n", t / s }'
 
-# Reload latency: write → first answer from the new version, median of 5.
+# Reload latency: write → first answer from the new version, median of 5,
+# starting from v1 being served.
+cp "$v1" "$work/hello.wasm"
+until curl -s "$url" | grep -q "^Hello from"; do sleep 0.05; done
 lat=()
 for i in 1 2 3 4 5; do
   if [ $((i % 2)) -eq 1 ]; then src=$v2 want="Hello again"; else src=$v1 want="Hello from"; fi
