@@ -88,21 +88,28 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr().context("reading the bound address")?;
+        // Handlers first: a SIGTERM right after the line below must drain,
+        // not kill the process with the default disposition.
+        let shutdown = shutdown_signal().context("installing signal handlers")?;
         println!("listening on http://{address}");
         let options = ServerOptions {
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
             limits: config.server.clone(),
         };
-        switchyard::serve(listener, service, options, shutdown_signal()).await
+        switchyard::serve(listener, service, options, shutdown).await
     })
 }
 
-/// Resolves on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Install SIGINT and SIGTERM handlers now; the future resolves on the
+/// first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-        _ = terminate.recv() => tracing::info!("SIGTERM received"),
-    }
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        }
+    })
 }
