@@ -105,7 +105,11 @@ fn invoke(c: &mut Criterion) {
         "{} is missing: run ./build-handlers.sh hello first",
         hello.display()
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread for client, server and guest: what is timed is the work a
+    // request takes, not cross-thread wake-ups (which cost more than the
+    // whole of `baseline` on a small VM, and which the server under load
+    // mostly avoids anyway by keeping a connection's tasks on one worker).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");

@@ -42,10 +42,7 @@ impl Host {
     /// with it is decided per request by [`RequestState`] (nothing, unless the
     /// route grants it).
     pub fn new() -> anyhow::Result<Host> {
-        let config = crate::tuning::engine_config();
-        let engine = Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("creating the wasmtime engine")?;
+        let engine = crate::tuning::engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)

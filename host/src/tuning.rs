@@ -11,24 +11,26 @@
 //! `PAGEMAP_SCAN` ioctl) removes the remaining `madvise` and page faults: a
 //! `GET /hello` then costs one `writev`, one `recvfrom` and one `ioctl`.
 //!
-//! Measured with `bench/run.sh`-style alternating wrk rounds (3 × 4 s, `GET
-//! /hello`, fresh instance per request, `RUST_LOG=warn`) on the 2-core
-//! benchmark machine, wasmtime 48.0.8, in the same runs as `wasmtime serve
-//! -Scli` (which uses the pooling allocator with its default settings):
+//! Measured with alternating wrk rounds (`GET /hello`, a fresh instance per
+//! request, `RUST_LOG=warn`, 3 × 4 s per variant, medians) on the 2-core
+//! benchmark machine, every variant beside `wasmtime serve -Scli` 48.0.8
+//! (which uses the pooling allocator with its default settings) in the same
+//! run; the full table, by run, is in BENCHMARKS.md:
 //!
-//! | engine setting | req/s, 32 conn | 128 conn | vs wasmtime serve |
-//! |---|---|---|---|
-//! | on-demand allocator (the default) | 3,400 | 3,400 | ≈ 0.8–1.0× |
-//! | pooling allocator, default settings (= wasmtime serve) | 5,200 | 4,900 | 1.2–1.4× |
-//! | + tables kept resident, `pagemap_scan`, no memory kept | 7,600 | 7,900 | — |
-//! | + 1 / 2 / 4 / 16 MiB of memory kept resident | 13,900 / 13,400 / 14,400 / 13,600 | 13,200 / 13,900 / 13,900 / 13,200 | ≈ 3× |
-//! | 16 MiB kept, without `pagemap_scan` (`memset` of the low 16 MiB) | 11,200 | 12,400 | — |
-//! | + `decommit_batch_size` 8 or 16, eager table init, no CoW images | within noise (±5 %) | | — |
+//! | engine setting | req/s, 32 / 128 connections |
+//! |---|---|
+//! | wasmtime serve, same run as the next two rows | 4,300 / 3,500 |
+//! | on-demand allocator (wasmtime's default) | 3,400 / 3,400 |
+//! | pooling allocator, default pool settings | 5,200 / 4,900 |
+//! | pooling, tables kept resident, `pagemap_scan`, no memory kept (a later run) | 7,600 / 7,900 |
+//! | … + 1 / 4 / 16 MiB of memory kept resident (same later run) | 13,900 / 13,200; 14,400 / 13,900; 13,600 / 13,200 |
+//! | 16 MiB kept without `pagemap_scan` (`memset` of the low 16 MiB) | 11,200 / 12,400, beside 12,200 / 15,200 with it |
+//! | the settings below (2 MiB kept), beside wasmtime serve at 4,600 / 4,600 | 13,400 / 13,900 |
+//! | + eager table init, no CoW images, or `decommit_batch_size` 8 | within noise (±5 %) |
 //!
-//! (Runs minutes apart on a shared machine: compare rows within one run;
-//! BENCHMARKS.md has the figures of the last full run.) The compilation cache
-//! takes a warm cold start (spawn → first 200 on `/hello`) from ~170 ms to
-//! ~30 ms: start-up no longer compiles a component it has seen before.
+//! The compilation cache takes a warm cold start (spawn → first 200 on
+//! `/hello`) from ~170 ms to ~30 ms: start-up no longer compiles a component
+//! it has seen before.
 
 use anyhow::Context as _;
 use wasmtime::{
