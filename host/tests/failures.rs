@@ -17,10 +17,7 @@ async fn expect_500_and_log(mode: &str, log_needle: &str) {
             .await
             .unwrap();
         assert_eq!(response.status(), 500, "{protocol} {mode}");
-        let request_id = response.headers()["x-request-id"]
-            .to_str()
-            .unwrap()
-            .to_string();
+        let request_id = request_id(&response);
         let body = response.text().await.unwrap();
         assert!(body.starts_with("internal server error"), "{body}");
         assert!(
@@ -61,10 +58,7 @@ async fn a_trap_after_streaming_began_cuts_the_response_short() {
             200,
             "{protocol}: headers were already sent"
         );
-        let request_id = response.headers()["x-request-id"]
-            .to_str()
-            .unwrap()
-            .to_string();
+        let request_id = request_id(&response);
         let body = response.bytes().await;
         assert!(
             body.is_err(),
@@ -85,10 +79,7 @@ async fn guest_output_is_logged_with_route_and_request_id() {
         .send()
         .await
         .unwrap();
-    let request_id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let request_id = request_id(&response);
     // Rust's panic message goes to the guest's stderr.
     let line = wait_for_log(&[&request_id, "route=misbehave", "stderr:"]).await;
     assert!(line.contains("panicked"), "{line}");

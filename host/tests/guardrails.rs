@@ -38,10 +38,7 @@ async fn misbehave(
     let bad = async {
         let response = client.get(url).send().await.unwrap();
         let status = response.status().as_u16();
-        let id = response.headers()["x-request-id"]
-            .to_str()
-            .unwrap()
-            .to_string();
+        let id = request_id(&response);
         let mut body = response.bytes_stream();
         let mut seen = Seen::Complete(status);
         while let Some(chunk) = body.next().await {
@@ -289,10 +286,7 @@ async fn fetch_reaches_allowed_hosts_and_is_denied_elsewhere() {
             .await
             .unwrap();
         assert_eq!(denied.status(), 502, "{protocol}");
-        let id = denied.headers()["x-request-id"]
-            .to_str()
-            .unwrap()
-            .to_string();
+        let id = request_id(&denied);
         assert!(denied
             .text()
             .await

@@ -17,10 +17,7 @@ async fn outbound_requests_are_denied_by_default() {
             .await
             .unwrap();
         assert_eq!(response.status(), 502, "{protocol}");
-        let request_id = response.headers()["x-request-id"]
-            .to_str()
-            .unwrap()
-            .to_string();
+        let request_id = request_id(&response);
         let body = response.text().await.unwrap();
         assert!(
             body.starts_with("HTTP-request-denied"),

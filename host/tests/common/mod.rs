@@ -181,6 +181,14 @@ impl TestServer {
     }
 }
 
+/// The `x-request-id` the server gave a response.
+pub fn request_id(response: &reqwest::Response) -> String {
+    response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
 /// An HTTP/1.1 client.
 pub fn http1() -> reqwest::Client {
     reqwest::Client::builder()
