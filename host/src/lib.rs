@@ -24,7 +24,8 @@
 //! | [`reload`] | watch files, rebuild off the request path, swap on success |
 //! | [`service`] | one request: route, request id, invoke, errors → status |
 //! | [`error`] | the error a request can end in, mapped to a status in one place |
-//! | [`server`] | accept loop, HTTP/1.1 + h2c, graceful shutdown |
+//! | [`server`] | accept loop, HTTP/1.1 + h2 (cleartext or TLS), graceful shutdown |
+//! | [`tls`] | PEM certificate and key into a TLS acceptor (ALPN h2, http/1.1) |
 //!
 //! # A request's life
 //!
@@ -53,6 +54,7 @@ pub mod router;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod tls;
 pub mod tuning;
 
 pub use config::Config;

@@ -44,6 +44,13 @@ struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     shutdown_timeout: u64,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs
+    /// --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -72,6 +79,11 @@ fn main() -> std::process::ExitCode {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::load(&args.config)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(switchyard::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let url_scheme = if tls.is_some() { "https" } else { "http" };
     let listen = args
         .listen
         .or(config.listen)
@@ -91,10 +103,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Handlers first: a SIGTERM right after the line below must drain,
         // not kill the process with the default disposition.
         let shutdown = shutdown_signal().context("installing signal handlers")?;
-        println!("listening on http://{address}");
+        println!("listening on {url_scheme}://{address}");
         let options = ServerOptions {
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
             limits: config.server.clone(),
+            tls,
         };
         switchyard::serve(listener, service, options, shutdown).await
     })

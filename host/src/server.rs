@@ -1,28 +1,48 @@
 //! Accepting connections and shutting down gracefully.
 //!
 //! Every connection is served by hyper-util's auto builder, which speaks
-//! HTTP/1.1 (with keep-alive) and HTTP/2 over cleartext (prior knowledge) on
-//! the same port. On shutdown the listener closes first, then in-flight
-//! requests get up to the shutdown timeout to finish.
+//! HTTP/1.1 (with keep-alive) and HTTP/2 on the same port: over cleartext
+//! (h2 by prior knowledge), or over TLS when [`ServerOptions::tls`] is set
+//! (see [`crate::tls`]). The TLS handshake runs in the connection's own task,
+//! bounded by the header read timeout, so a slow or failing handshake never
+//! holds up the accept loop or other connections. On shutdown the listener
+//! closes first, then in-flight requests get up to the shutdown timeout to
+//! finish.
 
 use crate::config::ServerLimits;
-use crate::service::Service;
+use crate::service::{OverTls, Service};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 /// Connection-level settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerOptions {
     /// How long in-flight requests may take to finish after shutdown begins.
     pub shutdown_timeout: Duration,
     /// Header sizes and connection timeouts.
     pub limits: ServerLimits,
+    /// Serve HTTPS with this acceptor ([`crate::tls::acceptor`]) instead of
+    /// cleartext.
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("limits", &self.limits)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl Default for ServerOptions {
@@ -30,6 +50,7 @@ impl Default for ServerOptions {
         ServerOptions {
             shutdown_timeout: Duration::from_secs(30),
             limits: ServerLimits::default(),
+            tls: None,
         }
     }
 }
@@ -58,6 +79,7 @@ pub async fn serve(
         .max_header_list_size(limits.max_header_bytes as u32)
         .keep_alive_interval(limits.idle_timeout)
         .keep_alive_timeout(limits.idle_timeout);
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
@@ -78,21 +100,32 @@ pub async fn serve(
             tracing::debug!(%peer, "cannot set TCP_NODELAY: {error}");
         }
         let service = service.clone();
-        let connection = builder
-            .serve_connection(
-                TokioIo::new(stream),
-                service_fn(move |request| {
-                    let service = service.clone();
-                    async move { service.handle(request).await }
-                }),
-            )
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, "connection ended with an error: {error}");
+        let watcher = graceful.watcher();
+        match &options.tls {
+            None => {
+                tokio::spawn(serve_connection(
+                    builder.clone(),
+                    stream,
+                    peer,
+                    service,
+                    watcher,
+                    false,
+                ));
             }
-        });
+            Some(acceptor) => {
+                let (acceptor, builder) = (acceptor.clone(), builder.clone());
+                let handshake_timeout = limits.header_read_timeout;
+                tokio::spawn(async move {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(builder, stream, peer, service, watcher, true).await
+                        }
+                        Ok(Err(error)) => tracing::debug!(%peer, "TLS handshake failed: {error}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        }
     }
 
     drop(listener);
@@ -108,4 +141,31 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Serve one accepted (and, over TLS, handshaken) connection until it ends
+/// or a graceful shutdown closes it.
+async fn serve_connection<I>(
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    io: I,
+    peer: SocketAddr,
+    service: Arc<Service>,
+    watcher: Watcher,
+    over_tls: bool,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = builder.serve_connection(
+        TokioIo::new(io),
+        service_fn(move |mut request| {
+            if over_tls {
+                request.extensions_mut().insert(OverTls);
+            }
+            let service = service.clone();
+            async move { service.handle(request).await }
+        }),
+    );
+    if let Err(error) = watcher.watch(connection).await {
+        tracing::debug!(%peer, "connection ended with an error: {error}");
+    }
 }

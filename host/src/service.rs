@@ -26,6 +26,11 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The response header carrying the generation of the handler that answered.
 pub const GENERATION_HEADER: &str = "x-switchyard-generation";
 
+/// Marks a request that arrived over TLS (set by [`crate::server`]), so the
+/// guest sees the scheme `https`.
+#[derive(Clone, Copy, Debug)]
+pub struct OverTls;
+
 /// What every request needs: the routes, and a source of request ids.
 pub struct Service {
     registry: Arc<Registry>,
@@ -90,6 +95,10 @@ impl Service {
         let request_id = self.request_id();
         let method = request.method().clone();
         let path = request.uri().path().to_string();
+        let scheme = match request.extensions().get::<OverTls>() {
+            Some(OverTls) => Scheme::Https,
+            None => Scheme::Http,
+        };
         let snapshot = self.registry.snapshot();
 
         let (mut response, route_name, generation) = match snapshot.route(&path) {
@@ -110,7 +119,7 @@ impl Service {
                 let invoked = match self.admit(handler).await {
                     Ok(admission) => {
                         handler
-                            .invoke(request, Scheme::Http, &tag, admission, started)
+                            .invoke(request, scheme, &tag, admission, started)
                             .await
                     }
                     Err(overloaded) => Err(overloaded),

@@ -147,6 +147,7 @@ impl TestServer {
         let options = ServerOptions {
             shutdown_timeout: Duration::from_secs(10),
             limits: config.server.clone(),
+            tls: None,
         };
         let task = tokio::spawn(switchyard::serve(listener, service, options, async {
             let _ = stop.await;
@@ -222,7 +223,7 @@ pub struct Process {
 
 impl Process {
     /// Run `switchyard serve --config FILE --listen 127.0.0.1:0` and wait for
-    /// its `listening on` line.
+    /// its `listening on http(s)://` line.
     pub fn spawn(config: &Path, extra: &[&str]) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args(["serve", "--config"])
@@ -237,9 +238,9 @@ impl Process {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
+        let line = line.trim();
+        let addr = (line.strip_prefix("listening on http://"))
+            .or_else(|| line.strip_prefix("listening on https://"))
             .unwrap_or_else(|| {
                 panic!(
                     "expected a 'listening on' line, got {line:?}; stderr: {:?}",
