@@ -74,26 +74,41 @@ impl Host {
     ///
     /// CPU-heavy: call it from a blocking context, not on the request path.
     pub fn prepare(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<ProxyPre<RequestState>> {
-        let component = match self.cached(&digest) {
-            Some(component) => component,
-            None => {
-                check_component_header(bytes)?;
-                let component = Component::from_binary(&self.engine, bytes)
-                    .map_err(anyhow::Error::from)
-                    .context("not a valid component")?;
-                self.remember(digest, component.clone());
-                component
-            }
-        };
+        let component = self.compile(bytes, digest)?;
+        self.pre_instantiate(&component)
+    }
+
+    /// Compile `bytes` as a component (or reuse an earlier compilation of
+    /// the same bytes, whose digest is `digest`).
+    pub fn compile(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<Component> {
+        if let Some(component) = self.cached(&digest) {
+            return Ok(component);
+        }
+        check_component_header(bytes)?;
+        let component = Component::from_binary(&self.engine, bytes)
+            .map_err(anyhow::Error::from)
+            .context("not a valid component")?;
+        self.remember(digest, component.clone());
+        Ok(component)
+    }
+
+    /// Resolve a compiled component's imports against the linker and find
+    /// its `wasi:http/incoming-handler` export: what serving it needs.
+    pub fn pre_instantiate(&self, component: &Component) -> anyhow::Result<ProxyPre<RequestState>> {
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(anyhow::Error::from)
             .context("this host cannot satisfy the component's imports")?;
         let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).context(
             "the component does not export wasi:http/incoming-handler (is it built for the wasi:http/proxy world?)",
         )?;
         Ok(pre)
+    }
+
+    /// The linker every handler is instantiated with.
+    pub(crate) fn linker(&self) -> &Linker<RequestState> {
+        &self.linker
     }
 
     fn cached(&self, digest: &Digest) -> Option<Component> {
@@ -135,7 +150,7 @@ fn start_epoch_ticker(engine: &Engine) {
 
 /// Say plainly what a file is when it is not a component, instead of a
 /// parser error from deep inside wasmtime.
-fn check_component_header(bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn check_component_header(bytes: &[u8]) -> anyhow::Result<()> {
     const MAGIC: &[u8] = b"\0asm";
     const COMPONENT: &[u8] = &[0x0d, 0x00, 0x01, 0x00];
     const CORE_MODULE: &[u8] = &[0x01, 0x00, 0x00, 0x00];

@@ -24,6 +24,7 @@
 //! | [`reload`] | watch files, rebuild off the request path, swap on success |
 //! | [`service`] | one request: route, request id, invoke, errors → status |
 //! | [`error`] | the error a request can end in, mapped to a status in one place |
+//! | [`check`] | `switchyard check`: can this host serve a `.wasm` file, and if not, why |
 //! | [`server`] | accept loop, HTTP/1.1 + h2 (cleartext or TLS), graceful shutdown |
 //! | [`tls`] | PEM certificate and key into a TLS acceptor (ALPN h2, http/1.1) |
 //!
@@ -40,6 +41,7 @@
 //!    cut short so the client can tell.
 
 pub mod body;
+pub mod check;
 pub mod config;
 pub mod engine;
 pub mod error;

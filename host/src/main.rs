@@ -21,6 +21,17 @@ struct Cli {
 enum Command {
     /// Serve the routes of a config file.
     Serve(ServeArgs),
+    /// Check that this host can serve each component: shows its world,
+    /// imports and exports, and every import the host cannot satisfy. Exits
+    /// 0 only if every file can be served.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The `.wasm` files to check.
+    #[arg(required = true, value_name = "FILE.wasm")]
+    files: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -67,6 +78,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Check(args) => return check(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -111,6 +123,30 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         switchyard::serve(listener, service, options, shutdown).await
     })
+}
+
+/// `switchyard check`: a report per file on stdout; exit 0 only if every
+/// file can be served, 1 if any cannot (or the host cannot start).
+fn check(args: CheckArgs) -> std::process::ExitCode {
+    let host = match Host::new() {
+        Ok(host) => host,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let mut servable = 0;
+    for file in &args.files {
+        let report = switchyard::check::check(&host, file);
+        servable += usize::from(report.servable());
+        print!("{report}");
+    }
+    println!("{servable} of {} files can be served", args.files.len());
+    if servable == args.files.len() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
 }
 
 /// Install SIGINT and SIGTERM handlers now; the future resolves on the
