@@ -11,7 +11,7 @@
 use crate::engine::{check_component_header, Host};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use wasmtime::component::types::ComponentItem;
+use wasmtime::component::types::{ComponentExtern, ComponentItem};
 use wasmtime::component::{Component, LinkerInstance, ResourceType};
 use wasmtime::Engine;
 
@@ -103,29 +103,29 @@ pub fn check(host: &Host, file: &Path) -> FileReport {
 fn describe(host: &Host, component: &Component) -> ComponentReport {
     let engine = host.engine();
     let ty = component.component_type();
-    let items = |list: &mut dyn Iterator<Item = (&str, ComponentItem)>| -> Vec<Item> {
-        list.map(|(name, item)| Item {
-            name: name.to_string(),
-            kind: kind(&item),
-        })
-        .collect()
-    };
-    let imports = items(&mut ty.imports(engine).map(|(n, e)| (n, e.ty)));
-    let exports = items(&mut ty.exports(engine).map(|(n, e)| (n, e.ty)));
-    let world = world(&exports);
-    let unsatisfied = unsatisfied_imports(host, component);
-    let refusal = host.pre_instantiate(component).err().map(|error| {
-        // The unsatisfied list says which imports and why; the refusal is
-        // the one-line summary `serve` would print.
-        format!("{error}")
-    });
+    let imports = items(ty.imports(engine));
+    let exports = items(ty.exports(engine));
+    // The unsatisfied list says which imports and why; the refusal is the
+    // one-line summary `serve` would print.
+    let refusal = host
+        .pre_instantiate(component)
+        .err()
+        .map(|error| error.to_string());
     ComponentReport {
-        world,
+        world: world(&exports),
         imports,
         exports,
-        unsatisfied,
+        unsatisfied: unsatisfied_imports(host, component),
         refusal,
     }
+}
+
+fn items<'a>(list: impl Iterator<Item = (&'a str, ComponentExtern<'a>)>) -> Vec<Item> {
+    list.map(|(name, item)| Item {
+        name: name.to_string(),
+        kind: kind(&item.ty),
+    })
+    .collect()
 }
 
 fn kind(item: &ComponentItem) -> &'static str {
