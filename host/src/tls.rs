@@ -116,8 +116,15 @@ fn private_key(file: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_slice(&bytes).map_err(|error| TlsError::Key {
         file: file.to_owned(),
         reason: match error {
+            pem::Error::NoItemsFound if contains(&bytes, b"BEGIN ENCRYPTED PRIVATE KEY") => {
+                "the private key is encrypted; give the decrypted key (e.g. `openssl pkey -in KEY -out KEY.decrypted`)".into()
+            }
             pem::Error::NoItemsFound => "no private key found (expected a PEM `BEGIN PRIVATE KEY`, `BEGIN RSA PRIVATE KEY` or `BEGIN EC PRIVATE KEY` block)".into(),
             other => format!("not valid PEM ({other})"),
         },
     })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }

@@ -332,6 +332,26 @@ fn key_file_without_a_key() {
 }
 
 #[test]
+fn encrypted_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = generate(dir.path(), "server");
+    // What `openssl pkcs8 -topk8` writes with a passphrase (the body is not
+    // looked at: rustls cannot decrypt keys at all).
+    let encrypted = dir.path().join("encrypted.key");
+    std::fs::write(
+        &encrypted,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let key_text = encrypted.display().to_string();
+    refuses(
+        &cert.cert_file,
+        &encrypted,
+        &["TLS key", &key_text, "the private key is encrypted"],
+    );
+}
+
+#[test]
 fn key_that_belongs_to_another_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let server = generate(dir.path(), "server");
