@@ -42,14 +42,19 @@ struct Setup {
     server: Process,
 }
 
-/// The real binary serving `/hello` and `/echo` over TLS.
+/// The real binary serving `/hello`, `/echo` and `/stream` over TLS.
 fn serve_tls() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let cert = generate(dir.path(), "server");
     let config = dir.path().join("switchyard.toml");
     std::fs::write(
         &config,
-        format!("{}{}", route("/hello", "hello"), route("/echo", "echo")),
+        format!(
+            "{}{}{}",
+            route("/hello", "hello"),
+            route("/echo", "echo"),
+            route("/stream", "stream")
+        ),
     )
     .unwrap();
     let server = Process::spawn(
@@ -112,6 +117,28 @@ async fn send(
     path: &str,
     body: &'static [u8],
 ) -> Answer {
+    let (chosen, response) = open(addr, trusted, alpn, method, path, body).await;
+    let version = response.version();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        alpn: chosen,
+        version,
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// Send one request over a fresh TLS connection offering `alpn`; return
+/// the protocol the server chose and the response, its body still coming.
+async fn open(
+    addr: SocketAddr,
+    trusted: &CertificateDer<'static>,
+    alpn: &[&[u8]],
+    method: &str,
+    path: &str,
+    body: &'static [u8],
+) -> (Option<String>, hyper::Response<hyper::body::Incoming>) {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
     let tls = connector(trusted, alpn).connect(name, tcp).await.unwrap();
@@ -144,15 +171,7 @@ async fn send(
         tokio::spawn(connection);
         send.send_request(request).await.unwrap()
     };
-    let version = response.version();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        alpn: chosen,
-        version,
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    (chosen, response)
 }
 
 #[tokio::test]
@@ -238,6 +257,34 @@ async fn failed_handshakes_do_not_disturb_other_connections() {
         let answer = get(addr, der, &[alpn], "/hello").await;
         assert_eq!(answer.status, 200, "{answer:?}");
     }
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_tls_streams_finish() {
+    let mut setup = serve_tls();
+    let addr = setup.server.addr;
+    let path = "/stream?bytes=8000&chunk=1000&delay_ms=200";
+    let mut bodies = Vec::new();
+    for alpn in [&b"h2"[..], b"http/1.1"] {
+        let (_, response) = open(addr, &setup.cert.der, &[alpn], "GET", path, b"").await;
+        assert_eq!(response.status(), 200);
+        let mut body = response.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        bodies.push((body, first.len()));
+    }
+
+    setup.server.signal("TERM");
+    for (mut body, mut received) in bodies {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.expect("the in-flight body must complete");
+            received += frame.data_ref().map_or(0, |d| d.len());
+        }
+        assert_eq!(received, 8000);
+    }
+    let status = tokio::task::spawn_blocking(move || setup.server.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
 }
 
 /// Run `serve` with a valid route and the given TLS flags: exit code and
