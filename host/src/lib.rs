@@ -18,6 +18,8 @@
 //! | [`guest_log`] | guest stdout/stderr into the log, tagged with route and request id |
 //! | [`outbound`] | outbound HTTP policy for guests |
 //! | [`handler`] | a loaded handler and how one request runs on it |
+//! | [`chain`] | middleware in front of a handler or upstream, `next` dispatched in-process |
+//! | [`upstream`] | the streaming reverse proxy a chain may end in |
 //! | [`body`] | response bodies, cut short when a guest fails mid-stream |
 //! | [`request_body`] | request bodies, capped at the route's limit while streaming |
 //! | [`registry`] | the current snapshot of routes and handlers, swapped atomically |
@@ -39,6 +41,7 @@
 //!    cut short so the client can tell.
 
 pub mod body;
+pub mod chain;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -54,6 +57,7 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod tuning;
+pub mod upstream;
 
 pub use config::Config;
 pub use engine::Host;

@@ -7,6 +7,7 @@
 
 use crate::config::ServerLimits;
 use crate::service::Service;
+use crate::upstream::ClientAddr;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -81,7 +82,9 @@ pub async fn serve(
         let connection = builder
             .serve_connection(
                 TokioIo::new(stream),
-                service_fn(move |request| {
+                service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    // For X-Forwarded-For, when a route ends in an upstream.
+                    request.extensions_mut().insert(ClientAddr(peer));
                     let service = service.clone();
                     async move { service.handle(request).await }
                 }),
