@@ -36,6 +36,9 @@
 //! 3. [`handler::Handler::invoke`] creates a fresh `Store` and instance,
 //!    calls the guest's `handle` in its own task, and returns as soon as the
 //!    guest sets its response.
+//!    On a route with middleware ([`chain`]) the first element runs this
+//!    way, and each middleware's requests to `http://next/...` run the next
+//!    element in-process, down to the handler or the [`upstream`] server.
 //! 4. The body streams to the client as the guest writes it
 //!    ([`body::GuardedBody`]); if the guest fails mid-stream the response is
 //!    cut short so the client can tell.

@@ -447,3 +447,23 @@ fn write_over(path: &Path, from: &Path) {
     std::fs::copy(from, &tmp).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
+
+#[tokio::test]
+async fn the_default_config_shows_both_demo_chains() {
+    let server = Process::spawn(&repo_root().join("switchyard.toml"), &["--no-watch"]);
+    let client = http1();
+    let response = client.get(server.url("/mw/echo/anything")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(all(&response, "x-echo-x-custom-header"), ["FooBar"]);
+
+    let refused = client.get(server.url("/private/")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let allowed = client
+        .get(server.url("/private/"))
+        .bearer_auth("demo-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed.text().await.unwrap().contains("GET /private/"));
+}
