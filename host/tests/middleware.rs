@@ -467,3 +467,41 @@ async fn the_default_config_shows_both_demo_chains() {
     assert_eq!(allowed.status(), 200);
     assert!(allowed.text().await.unwrap().contains("GET /private/"));
 }
+
+#[tokio::test]
+async fn a_javascript_middleware_answers_preflights_and_passes_the_rest_on() {
+    let config = format!(
+        "[[middleware]]\nname = \"cors\"\ncomponent = \"{}\"\n",
+        component("cors").display()
+    ) + &chained("/cors/...", "cors-echo", &["cors"], "echo", "");
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        // A preflight is answered by the middleware itself: echo never runs.
+        let preflight = client
+            .request(reqwest::Method::OPTIONS, server.url("/cors/items"))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "x-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204, "{protocol}");
+        assert_eq!(all(&preflight, "access-control-allow-origin"), ["*"], "{protocol}");
+        assert_eq!(all(&preflight, "access-control-allow-headers"), ["x-token"], "{protocol}");
+        assert!(all(&preflight, "x-echo-origin").is_empty(), "{protocol}: echo ran");
+
+        let response = client
+            .post(server.url("/cors/items?page=2"))
+            .header("origin", "https://app.example")
+            .body("posted through JavaScript")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{protocol}");
+        assert_eq!(all(&response, "access-control-allow-origin"), ["*"], "{protocol}");
+        assert_eq!(all(&response, "x-middleware"), ["cors"], "{protocol}");
+        assert_eq!(all(&response, "x-echo-origin"), ["https://app.example"], "{protocol}");
+        assert_eq!(response.text().await.unwrap(), "posted through JavaScript", "{protocol}");
+    }
+    server.stop().await;
+}
