@@ -221,7 +221,8 @@ impl Next {
                 .unwrap_or(http::uri::Authority::from_static(NEXT_AUTHORITY)),
         );
         parts.path_and_query = request.uri().path_and_query().cloned();
-        *request.uri_mut() = http::Uri::from_parts(parts).map_err(|_| Error::HttpRequestUriInvalid)?;
+        *request.uri_mut() =
+            http::Uri::from_parts(parts).map_err(|_| Error::HttpRequestUriInvalid)?;
 
         let after = Next {
             index: self.index + 1,

@@ -32,9 +32,9 @@
 //! ```
 
 pub use crate::limits::{Limits, ServerLimits};
-pub use middleware::MiddlewareConfig;
 use crate::limits::{RawLimits, RawServer};
 use crate::router::{Pattern, PatternError};
+pub use middleware::MiddlewareConfig;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

@@ -153,7 +153,12 @@ impl Registry {
                 .middleware
                 .iter()
                 .map(|m| route_config.for_middleware(m))
-                .chain(route_config.upstream.is_none().then(|| route_config.clone()))
+                .chain(
+                    route_config
+                        .upstream
+                        .is_none()
+                        .then(|| route_config.clone()),
+                )
                 .collect();
             let mut elements = Vec::with_capacity(components.len() + 1);
             let (mut loaded, mut took, mut reconfigured) = (Vec::new(), Duration::ZERO, false);

@@ -74,19 +74,20 @@ impl Upstream {
                 let (stream, _) = listener.accept().await.unwrap();
                 let record = record.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                        let (parts, body) = request.into_parts();
-                        record.lock().unwrap().push(parts);
-                        async move {
-                            let response = hyper::Response::builder()
-                                .header("x-upstream", "yes")
-                                .header("connection", "x-upstream-hop")
-                                .header("x-upstream-hop", "1")
-                                .body(body)
-                                .unwrap();
-                            Ok::<_, std::convert::Infallible>(response)
-                        }
-                    });
+                    let service =
+                        hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                            let (parts, body) = request.into_parts();
+                            record.lock().unwrap().push(parts);
+                            async move {
+                                let response = hyper::Response::builder()
+                                    .header("x-upstream", "yes")
+                                    .header("connection", "x-upstream-hop")
+                                    .header("x-upstream-hop", "1")
+                                    .body(body)
+                                    .unwrap();
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        });
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(io, service)
@@ -102,7 +103,12 @@ impl Upstream {
     }
 
     fn last(&self) -> http::request::Parts {
-        self.seen.lock().unwrap().last().cloned().expect("the upstream was called")
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the upstream was called")
     }
 }
 
@@ -110,7 +116,13 @@ impl Upstream {
 async fn a_chain_runs_in_front_of_a_rust_handler() {
     let config = middleware()
         + &chained("/mw/echo/...", "mw-echo", &["add-header"], "echo", "")
-        + &chained("/private/...", "private", &["auth"], "hello", "env = { AUTH_TOKEN = \"demo-token\" }");
+        + &chained(
+            "/private/...",
+            "private",
+            &["auth"],
+            "hello",
+            "env = { AUTH_TOKEN = \"demo-token\" }",
+        );
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
         let response = client
@@ -120,10 +132,26 @@ async fn a_chain_runs_in_front_of_a_rust_handler() {
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{protocol}");
-        assert_eq!(all(&response, "x-echo-x-custom-header"), ["FooBar"], "{protocol}");
-        assert_eq!(all(&response, "x-middleware"), ["add-header(FooBar)"], "{protocol}");
-        assert_eq!(all(&response, "x-switchyard-generation"), ["1"], "{protocol}");
-        assert_eq!(response.text().await.unwrap(), "through the chain", "{protocol}");
+        assert_eq!(
+            all(&response, "x-echo-x-custom-header"),
+            ["FooBar"],
+            "{protocol}"
+        );
+        assert_eq!(
+            all(&response, "x-middleware"),
+            ["add-header(FooBar)"],
+            "{protocol}"
+        );
+        assert_eq!(
+            all(&response, "x-switchyard-generation"),
+            ["1"],
+            "{protocol}"
+        );
+        assert_eq!(
+            response.text().await.unwrap(),
+            "through the chain",
+            "{protocol}"
+        );
 
         // The handler sees the client's path, query and authority.
         let response = client
@@ -143,7 +171,13 @@ async fn a_chain_runs_in_front_of_a_rust_handler() {
 async fn auth_short_circuits_with_401_and_the_upstream_is_never_called() {
     let upstream = Upstream::start().await;
     let config = middleware()
-        + &proxied("/private/...", "private", &["auth"], &upstream.url, "env = { AUTH_TOKEN = \"demo-token\" }");
+        + &proxied(
+            "/private/...",
+            "private",
+            &["auth"],
+            &upstream.url,
+            "env = { AUTH_TOKEN = \"demo-token\" }",
+        );
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
         for token in [None, Some("wrong"), Some("demo-token-but-longer")] {
@@ -173,7 +207,10 @@ async fn a_chain_runs_in_front_of_a_real_upstream() {
     let upstream = Upstream::start().await;
     let config = middleware()
         + &proxied("/up/...", "up", &["add-header"], &upstream.url, "")
-        + &format!("[[route]]\npath = \"/bare/...\"\nname = \"bare\"\nupstream = \"{}\"\n", upstream.url);
+        + &format!(
+            "[[route]]\npath = \"/bare/...\"\nname = \"bare\"\nupstream = \"{}\"\n",
+            upstream.url
+        );
     let server = TestServer::start(&config).await;
     let upstream_authority = upstream.url.trim_start_matches("http://");
     for (protocol, client) in clients() {
@@ -189,26 +226,52 @@ async fn a_chain_runs_in_front_of_a_real_upstream() {
                 .unwrap();
             assert_eq!(response.status(), 200, "{protocol} {path}");
             assert_eq!(all(&response, "x-upstream"), ["yes"], "{protocol} {path}");
-            assert!(all(&response, "x-upstream-hop").is_empty(), "{protocol} {path}: hop-by-hop header passed");
+            assert!(
+                all(&response, "x-upstream-hop").is_empty(),
+                "{protocol} {path}: hop-by-hop header passed"
+            );
             assert!(all(&response, "x-request-id").len() == 1);
             let through_middleware = path.starts_with("/up");
-            let want: &[&str] = if through_middleware { &["add-header(FooBar)"] } else { &[] };
+            let want: &[&str] = if through_middleware {
+                &["add-header(FooBar)"]
+            } else {
+                &[]
+            };
             assert_eq!(all(&response, "x-middleware"), want, "{protocol} {path}");
-            assert_eq!(response.text().await.unwrap(), "payload", "{protocol} {path}");
+            assert_eq!(
+                response.text().await.unwrap(),
+                "payload",
+                "{protocol} {path}"
+            );
 
             let seen = upstream.last();
             assert_eq!(seen.uri.to_string(), path, "{protocol}");
             assert_eq!(seen.method, "POST");
             let header = |name: &str| -> Vec<&str> {
-                seen.headers.get_all(name).iter().map(|v| v.to_str().unwrap()).collect()
+                seen.headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.to_str().unwrap())
+                    .collect()
             };
             let custom: &[&str] = if through_middleware { &["FooBar"] } else { &[] };
             assert_eq!(header("x-custom-header"), custom, "{protocol} {path}");
             assert_eq!(header("host"), [upstream_authority], "{protocol} {path}");
-            assert_eq!(header("x-forwarded-for"), ["10.9.8.7, 127.0.0.1"], "{protocol} {path}");
+            assert_eq!(
+                header("x-forwarded-for"),
+                ["10.9.8.7, 127.0.0.1"],
+                "{protocol} {path}"
+            );
             assert_eq!(header("x-forwarded-proto"), ["http"], "{protocol} {path}");
-            assert_eq!(header("x-forwarded-host"), [server.addr.to_string().as_str()], "{protocol} {path}");
-            assert!(header("x-client-hop").is_empty(), "{protocol} {path}: hop-by-hop header passed");
+            assert_eq!(
+                header("x-forwarded-host"),
+                [server.addr.to_string().as_str()],
+                "{protocol} {path}"
+            );
+            assert!(
+                header("x-client-hop").is_empty(),
+                "{protocol} {path}: hop-by-hop header passed"
+            );
         }
     }
     server.stop().await;
@@ -252,7 +315,11 @@ fn big_body(total: usize) -> reqwest::Body {
     const CHUNK: usize = 256 * 1024;
     let chunks = (0..total.div_ceil(CHUNK)).map(move |i| {
         let len = CHUNK.min(total - i * CHUNK);
-        Ok::<_, std::io::Error>((0..len).map(|j| pattern(i * CHUNK + j)).collect::<Vec<u8>>())
+        Ok::<_, std::io::Error>(
+            (0..len)
+                .map(|j| pattern(i * CHUNK + j))
+                .collect::<Vec<u8>>(),
+        )
     });
     reqwest::Body::wrap_stream(futures::stream::iter(chunks))
 }
@@ -275,13 +342,21 @@ async fn a_32_mib_body_streams_through_two_middleware_to_the_upstream_and_back()
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{protocol}");
-        assert_eq!(all(&response, "x-middleware"), ["add-header(b)", "add-header(a)"]);
+        assert_eq!(
+            all(&response, "x-middleware"),
+            ["add-header(b)", "add-header(a)"]
+        );
         let mut body = response.bytes_stream();
         let mut received = 0usize;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.unwrap();
             for (k, &b) in chunk.iter().enumerate() {
-                assert_eq!(b, pattern(received + k), "{protocol}: byte {} differs", received + k);
+                assert_eq!(
+                    b,
+                    pattern(received + k),
+                    "{protocol}: byte {} differs",
+                    received + k
+                );
             }
             received += chunk.len();
         }
@@ -299,7 +374,11 @@ async fn a_middleware_that_traps_gives_500_and_the_upstream_is_not_called() {
     let config = middleware() + &proxied("/trap/...", "trapping", &["trap"], &upstream.url, "");
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
-        let response = client.get(server.url("/trap/?mode=trap")).send().await.unwrap();
+        let response = client
+            .get(server.url("/trap/?mode=trap"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 500, "{protocol}");
         let id = request_id(&response);
         wait_for_log(&[&id, "route=trapping", "guest trapped"]).await;
@@ -312,7 +391,11 @@ async fn a_middleware_that_traps_gives_500_and_the_upstream_is_not_called() {
 async fn a_handler_that_fails_behind_a_middleware_hands_it_a_500() {
     let config = middleware() + &chained("/behind/...", "behind", &["add-header"], "misbehave", "");
     let server = TestServer::start(&config).await;
-    let response = http1().get(server.url("/behind/?mode=trap")).send().await.unwrap();
+    let response = http1()
+        .get(server.url("/behind/?mode=trap"))
+        .send()
+        .await
+        .unwrap();
     // The middleware got the 500 as a response and passed it on, marked.
     assert_eq!(response.status(), 500);
     assert_eq!(all(&response, "x-middleware"), ["add-header(FooBar)"]);
@@ -341,7 +424,13 @@ async fn an_upstream_that_is_down_gives_502_and_one_that_stalls_gives_504() {
     });
     let config = middleware()
         + &proxied("/down/...", "down", &["add-header"], &down, "")
-        + &proxied("/stalled/...", "stalled", &[], &stalled_url, "outbound_first_byte_timeout_ms = 300");
+        + &proxied(
+            "/stalled/...",
+            "stalled",
+            &[],
+            &stalled_url,
+            "outbound_first_byte_timeout_ms = 300",
+        );
     let server = TestServer::start(&config).await;
 
     let response = http1().get(server.url("/down/")).send().await.unwrap();
@@ -374,7 +463,11 @@ async fn only_next_bypasses_the_outbound_allow_list() {
         .await
         .unwrap();
     assert_eq!(through.status(), 200);
-    assert!(through.text().await.unwrap().contains("GET /mw-fetch/inner"));
+    assert!(through
+        .text()
+        .await
+        .unwrap()
+        .contains("GET /mw-fetch/inner"));
 
     let target = elsewhere.url("/hello");
     let denied = client
@@ -384,7 +477,11 @@ async fn only_next_bypasses_the_outbound_allow_list() {
         .unwrap();
     assert_eq!(denied.status(), 502);
     let id = request_id(&denied);
-    assert!(denied.text().await.unwrap().starts_with("HTTP-request-denied"));
+    assert!(denied
+        .text()
+        .await
+        .unwrap()
+        .starts_with("HTTP-request-denied"));
     wait_for_log(&[&id, "route=mw-fetch", "outbound request denied"]).await;
 
     // A handler that is not a middleware has no `next`.
@@ -393,7 +490,11 @@ async fn only_next_bypasses_the_outbound_allow_list() {
         .send()
         .await
         .unwrap();
-    assert!(alone.text().await.unwrap().starts_with("HTTP-request-denied"));
+    assert!(alone
+        .text()
+        .await
+        .unwrap()
+        .starts_with("HTTP-request-denied"));
     server.stop().await;
     elsewhere.stop().await;
 }
@@ -406,7 +507,13 @@ async fn a_rebuilt_middleware_is_swapped_in_like_a_handler() {
     let config = format!(
         "[[middleware]]\nname = \"guard\"\ncomponent = \"{}\"\n",
         wasm.display()
-    ) + &chained("/guarded/...", "guarded", &["guard"], "hello", "env = { AUTH_TOKEN = \"t\" }");
+    ) + &chained(
+        "/guarded/...",
+        "guarded",
+        &["guard"],
+        "hello",
+        "env = { AUTH_TOKEN = \"t\" }",
+    );
     let server = TestServer::start_watching(&config).await;
     let client = http1();
     let response = client.get(server.url("/guarded/")).send().await.unwrap();
@@ -423,8 +530,15 @@ async fn a_rebuilt_middleware_is_swapped_in_like_a_handler() {
             assert_eq!(all(&response, "x-switchyard-generation"), ["2"]);
             break;
         }
-        assert_eq!(response.status(), 200, "only the old or the new version answers");
-        assert!(started.elapsed() < Duration::from_secs(10), "the new middleware was never served");
+        assert_eq!(
+            response.status(),
+            200,
+            "only the old or the new version answers"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the new middleware was never served"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     wait_for_log(&["route 'guarded' reloaded", "generation 1 → 2"]).await;
@@ -452,7 +566,11 @@ fn write_over(path: &Path, from: &Path) {
 async fn the_default_config_shows_both_demo_chains() {
     let server = Process::spawn(&repo_root().join("switchyard.toml"), &["--no-watch"]);
     let client = http1();
-    let response = client.get(server.url("/mw/echo/anything")).send().await.unwrap();
+    let response = client
+        .get(server.url("/mw/echo/anything"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(all(&response, "x-echo-x-custom-header"), ["FooBar"]);
 
@@ -486,9 +604,20 @@ async fn a_javascript_middleware_answers_preflights_and_passes_the_rest_on() {
             .await
             .unwrap();
         assert_eq!(preflight.status(), 204, "{protocol}");
-        assert_eq!(all(&preflight, "access-control-allow-origin"), ["*"], "{protocol}");
-        assert_eq!(all(&preflight, "access-control-allow-headers"), ["x-token"], "{protocol}");
-        assert!(all(&preflight, "x-echo-origin").is_empty(), "{protocol}: echo ran");
+        assert_eq!(
+            all(&preflight, "access-control-allow-origin"),
+            ["*"],
+            "{protocol}"
+        );
+        assert_eq!(
+            all(&preflight, "access-control-allow-headers"),
+            ["x-token"],
+            "{protocol}"
+        );
+        assert!(
+            all(&preflight, "x-echo-origin").is_empty(),
+            "{protocol}: echo ran"
+        );
 
         let response = client
             .post(server.url("/cors/items?page=2"))
@@ -498,10 +627,63 @@ async fn a_javascript_middleware_answers_preflights_and_passes_the_rest_on() {
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{protocol}");
-        assert_eq!(all(&response, "access-control-allow-origin"), ["*"], "{protocol}");
+        assert_eq!(
+            all(&response, "access-control-allow-origin"),
+            ["*"],
+            "{protocol}"
+        );
         assert_eq!(all(&response, "x-middleware"), ["cors"], "{protocol}");
-        assert_eq!(all(&response, "x-echo-origin"), ["https://app.example"], "{protocol}");
-        assert_eq!(response.text().await.unwrap(), "posted through JavaScript", "{protocol}");
+        assert_eq!(
+            all(&response, "x-echo-origin"),
+            ["https://app.example"],
+            "{protocol}"
+        );
+        assert_eq!(
+            response.text().await.unwrap(),
+            "posted through JavaScript",
+            "{protocol}"
+        );
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_edits_add_and_remove_middleware_and_a_bad_chain_changes_nothing() {
+    let plain = route("/edited/...", "hello");
+    let server = TestServer::start_watching(&plain).await;
+    let client = http1();
+    let marked = |response: &reqwest::Response| !all(response, "x-middleware").is_empty();
+    let wait_until = |want: bool| {
+        let (client, url) = (client.clone(), server.url("/edited/"));
+        async move {
+            let started = Instant::now();
+            loop {
+                let response = client.get(&url).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                if marked(&response) == want {
+                    return;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the edit was never served"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_until(false).await;
+
+    let with_chain = middleware() + &chained("/edited/...", "hello", &["add-header"], "hello", "");
+    std::fs::write(&server.config_file, &with_chain).unwrap();
+    wait_until(true).await;
+
+    // An undeclared middleware: the whole edit is refused, the chain stays.
+    let broken = chained("/edited/...", "hello", &["nope"], "hello", "");
+    std::fs::write(&server.config_file, &broken).unwrap();
+    wait_for_log(&["reload failed", "'nope' is not declared"]).await;
+    wait_until(true).await;
+
+    std::fs::write(&server.config_file, &plain).unwrap();
+    wait_until(false).await;
     server.stop().await;
 }

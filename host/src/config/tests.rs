@@ -188,12 +188,21 @@ fn a_route_lists_declared_middleware_in_order_with_merged_env() {
     let names: Vec<&str> = r.middleware.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["add-header", "auth"]);
     assert_eq!(r.middleware[0].component, Path::new("/srv/add-header.wasm"));
-    assert_eq!(r.middleware[1].component, Path::new("/etc/sy/build/auth.wasm"));
+    assert_eq!(
+        r.middleware[1].component,
+        Path::new("/etc/sy/build/auth.wasm")
+    );
     // The route's env, with the middleware's own keys laid over it.
     let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     };
-    assert_eq!(r.middleware[0].env, env(&[("SHARED", "route"), ("TOKEN", "t")]));
+    assert_eq!(
+        r.middleware[0].env,
+        env(&[("SHARED", "route"), ("TOKEN", "t")])
+    );
     assert_eq!(
         r.middleware[1].env,
         env(&[("REALM", "own"), ("SHARED", "middleware"), ("TOKEN", "t")])
@@ -217,7 +226,10 @@ fn a_route_may_end_in_an_upstream() {
     ))
     .unwrap();
     let r = &c.routes[0];
-    assert_eq!(r.upstream.as_ref().unwrap().to_string(), "http://127.0.0.1:9000/");
+    assert_eq!(
+        r.upstream.as_ref().unwrap().to_string(),
+        "http://127.0.0.1:9000/"
+    );
     let files: Vec<&Path> = r.files().collect();
     assert_eq!(files, [Path::new("/etc/sy/build/auth.wasm")]);
 }
@@ -239,14 +251,22 @@ fn a_route_needs_exactly_one_of_component_and_upstream() {
     let both = error(
         "[[route]]\npath = \"/p\"\nname = \"p\"\ncomponent = \"a.wasm\"\nupstream = \"http://h\"\n",
     );
-    assert!(both.contains("route #1 (/p)") && both.contains("not both"), "{both}");
+    assert!(
+        both.contains("route #1 (/p)") && both.contains("not both"),
+        "{both}"
+    );
     let neither = error("[[route]]\npath = \"/p\"\nmiddleware = []\n");
     assert!(
-        neither.contains("route #1 (/p)") && neither.contains("`component`") && neither.contains("`upstream`"),
+        neither.contains("route #1 (/p)")
+            && neither.contains("`component`")
+            && neither.contains("`upstream`"),
         "{neither}"
     );
     let unnamed = error("[[route]]\npath = \"/p\"\nupstream = \"http://h\"\n");
-    assert!(unnamed.contains("route #1 (/p)") && unnamed.contains("needs a `name`"), "{unnamed}");
+    assert!(
+        unnamed.contains("route #1 (/p)") && unnamed.contains("needs a `name`"),
+        "{unnamed}"
+    );
 }
 
 #[test]
@@ -285,5 +305,8 @@ fn bad_middleware_entries_are_rejected() {
     let e = error("[[middleware]]\nname = \"../m\"\ncomponent = \"a.wasm\"\n");
     assert!(e.contains("[[middleware]] #1") && e.contains("name"), "{e}");
     let e = error("[[middleware]]\nname = \"m\"\ncomponent = \"\"\n");
-    assert!(e.contains("[[middleware]] #1") && e.contains("empty"), "{e}");
+    assert!(
+        e.contains("[[middleware]] #1") && e.contains("empty"),
+        "{e}"
+    );
 }

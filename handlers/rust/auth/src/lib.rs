@@ -27,7 +27,10 @@ fn auth(request: IncomingRequest, out: ResponseOutparam) -> Result<(), sdk::Erro
     };
     let expected = format!("Bearer {token}");
     let presented = request.headers().get("authorization");
-    if !presented.iter().any(|value| same(value, expected.as_bytes())) {
+    if !presented
+        .iter()
+        .any(|value| same(value, expected.as_bytes()))
+    {
         let headers = sdk::fields(&[
             ("content-type", "text/plain"),
             ("www-authenticate", "Bearer"),

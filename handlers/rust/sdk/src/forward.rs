@@ -70,7 +70,9 @@ fn ready(pending: &FutureIncomingResponse) -> Result<Option<IncomingResponse>, E
     match pending.get() {
         None => Ok(None),
         Some(Ok(result)) => result.map(Some),
-        Some(Err(())) => Err(ErrorCode::InternalError(Some("response already taken".into()))),
+        Some(Err(())) => Err(ErrorCode::InternalError(Some(
+            "response already taken".into(),
+        ))),
     }
 }
 
