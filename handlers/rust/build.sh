@@ -47,10 +47,11 @@ target_dir=$(cargo metadata --format-version 1 --no-deps --locked \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 artifacts="$target_dir/$target/release"
 
-# copy_component NAME DEST: copy the freshly built NAME.wasm, checking that it
-# is a component (preamble: \0asm, version 0x0d, layer 1) and not a core module.
+# copy_component NAME DEST: copy the freshly built NAME.wasm (cargo writes
+# add-header as add_header.wasm), checking that it is a component (preamble:
+# \0asm, version 0x0d, layer 1) and not a core module.
 copy_component() {
-  local built="$artifacts/$1.wasm"
+  local built="$artifacts/${1//-/_}.wasm"
   [ -f "$built" ] || die "cargo built no $built"
   [ "$(head -c 8 "$built" | od -An -tx1 | tr -d ' \n')" = 0061736d0d000100 ] \
     || die "$built is not a WebAssembly component"

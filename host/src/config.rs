@@ -15,6 +15,15 @@
 //! env = { GREETING = "hi" }          # optional; the only environment the guest sees
 //! timeout_ms = 2000                  # optional; any key of [defaults] may be set per route
 //!
+//! [[middleware]]                     # components that may run in front of a route
+//! name = "auth"
+//! component = "build/handlers/auth.wasm"
+//!
+//! [[route]]
+//! path = "/private/..."
+//! middleware = ["auth"]              # a chain in front of a component or an upstream
+//! upstream = "http://127.0.0.1:9000" # instead of `component`: reverse-proxied
+//!
 //! [defaults]                         # limits for every route (see Limits for all keys)
 //! memory_mb = 128
 //!
@@ -25,6 +34,7 @@
 pub use crate::limits::{Limits, ServerLimits};
 use crate::limits::{RawLimits, RawServer};
 use crate::router::{Pattern, PatternError};
+pub use middleware::MiddlewareConfig;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -50,18 +60,47 @@ pub struct RouteConfig {
     pub name: String,
     /// The path pattern.
     pub pattern: Pattern,
-    /// The component file, resolved against the config file's folder.
+    /// The component file, resolved against the config file's folder;
+    /// empty when the route ends in an `upstream` instead.
     pub component: PathBuf,
     /// Environment variables the guest sees, and nothing else.
     pub env: Vec<(String, String)>,
     /// The route's budget: `[defaults]` with the route's own keys on top.
     pub limits: Limits,
+    /// The middleware in front of the component or upstream, outermost
+    /// first, each with its env already laid over the route's.
+    pub middleware: Vec<MiddlewareConfig>,
+    /// The HTTP server the route reverse-proxies to, instead of a component.
+    pub upstream: Option<http::Uri>,
 }
 
 impl RouteConfig {
     /// How the route is named in messages: `route 'hello' (/hello)`.
     pub fn label(&self) -> String {
         format!("route '{}' ({})", self.name, self.pattern)
+    }
+
+    /// Every component file the route runs: its middleware, then its own.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        let own = self.upstream.is_none().then_some(self.component.as_path());
+        self.middleware
+            .iter()
+            .map(|m| m.component.as_path())
+            .chain(own)
+    }
+
+    /// The settings one of the route's middleware runs with: the route's
+    /// name and limits, the middleware's component and merged env.
+    pub fn for_middleware(&self, middleware: &MiddlewareConfig) -> RouteConfig {
+        RouteConfig {
+            name: self.name.clone(),
+            pattern: self.pattern.clone(),
+            component: middleware.component.clone(),
+            env: middleware.env.clone(),
+            limits: self.limits.clone(),
+            middleware: Vec::new(),
+            upstream: None,
+        }
     }
 }
 
@@ -111,6 +150,8 @@ pub enum ConfigError {
         section: String,
         message: String,
     },
+    #[error("{file}: {message}")]
+    Middleware { file: PathBuf, message: String },
     #[error("{file}: invalid listen address \"{value}\": expected IP:PORT such as 127.0.0.1:8080")]
     Listen { file: PathBuf, value: String },
 }
@@ -121,6 +162,8 @@ struct RawConfig {
     listen: Option<String>,
     #[serde(default, rename = "route")]
     routes: Vec<RawRoute>,
+    #[serde(default, rename = "middleware")]
+    middleware: Vec<middleware::RawMiddleware>,
     #[serde(default)]
     defaults: RawLimits,
     #[serde(default)]
@@ -132,7 +175,10 @@ struct RawConfig {
 #[derive(Deserialize)]
 struct RawRoute {
     path: String,
-    component: PathBuf,
+    component: Option<PathBuf>,
+    upstream: Option<String>,
+    #[serde(default)]
+    middleware: Vec<String>,
     name: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -182,6 +228,12 @@ impl Config {
             .apply(&Limits::default())
             .map_err(section("defaults"))?;
         let server = raw.server.resolve().map_err(section("server"))?;
+        let declared = middleware::declare(raw.middleware, base).map_err(|message| {
+            ConfigError::Middleware {
+                file: file.to_path_buf(),
+                message,
+            }
+        })?;
 
         let mut routes = Vec::with_capacity(raw.routes.len());
         let mut by_pattern: HashMap<Pattern, usize> = HashMap::new();
@@ -210,13 +262,32 @@ impl Config {
             }
             by_pattern.insert(pattern.clone(), index);
 
-            if raw.component.as_os_str().is_empty() {
-                return Err(route_error("`component` is empty".into()));
-            }
+            let (component, upstream) = match (raw.component, raw.upstream) {
+                (Some(_), Some(_)) => {
+                    return Err(route_error(
+                        "set either `component` or `upstream`, not both".into(),
+                    ))
+                }
+                (None, None) => {
+                    return Err(route_error(
+                        "set `component` (a .wasm file) or `upstream` (an http:// URL)".into(),
+                    ))
+                }
+                (Some(component), None) if component.as_os_str().is_empty() => {
+                    return Err(route_error("`component` is empty".into()))
+                }
+                (Some(component), None) => (component, None),
+                (None, Some(url)) => (
+                    PathBuf::new(),
+                    Some(middleware::upstream(&url).map_err(&route_error)?),
+                ),
+            };
             let name = match raw.name {
                 Some(name) => name,
-                None => raw
-                    .component
+                None if upstream.is_some() => {
+                    return Err(route_error("a route with `upstream` needs a `name`".into()))
+                }
+                None => component
                     .file_stem()
                     .and_then(|s| s.to_str())
                     .map(str::to_string)
@@ -238,18 +309,16 @@ impl Config {
             }
             by_name.insert(name.clone(), index);
 
-            for key in raw.env.keys() {
-                if key.is_empty() || key.contains(['=', '\0']) {
-                    return Err(route_error(format!(
-                        "environment variable name {key:?} is invalid (empty, or contains '=' or NUL)"
-                    )));
-                }
-            }
-            if let Some((key, _)) = raw.env.iter().find(|(_, v)| v.contains('\0')) {
-                return Err(route_error(format!(
-                    "environment variable {key} contains a NUL byte"
-                )));
-            }
+            validate_env(&raw.env).map_err(&route_error)?;
+            let env: Vec<(String, String)> = raw.env.into_iter().collect();
+            let chain = middleware::resolve(&raw.middleware, &declared)
+                .map_err(&route_error)?
+                .into_iter()
+                .map(|m| MiddlewareConfig {
+                    env: middleware::env(&env, &m.env),
+                    ..m
+                })
+                .collect();
 
             let limits = raw.limits.apply(&defaults).map_err(&route_error)?;
             crate::outbound::OutboundGate::new(
@@ -265,9 +334,14 @@ impl Config {
             routes.push(RouteConfig {
                 name,
                 pattern,
-                component: base.join(&raw.component),
-                env: raw.env.into_iter().collect(),
+                component: match upstream {
+                    None => base.join(&component),
+                    Some(_) => component,
+                },
+                env,
                 limits,
+                middleware: chain,
+                upstream,
             });
         }
         Ok(Config {
@@ -277,6 +351,21 @@ impl Config {
             server,
         })
     }
+}
+
+/// Environment variable names and values the guest can be given.
+fn validate_env(env: &BTreeMap<String, String>) -> Result<(), String> {
+    for key in env.keys() {
+        if key.is_empty() || key.contains(['=', '\0']) {
+            return Err(format!(
+                "environment variable name {key:?} is invalid (empty, or contains '=' or NUL)"
+            ));
+        }
+    }
+    if let Some((key, _)) = env.iter().find(|(_, v)| v.contains('\0')) {
+        return Err(format!("environment variable {key} contains a NUL byte"));
+    }
+    Ok(())
 }
 
 /// Route names appear in logs, metrics and URLs, so keep them plain.
@@ -296,5 +385,6 @@ fn validate_name(name: &str) -> Result<(), String> {
     }
 }
 
+mod middleware;
 #[cfg(test)]
 mod tests;

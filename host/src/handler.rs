@@ -7,6 +7,7 @@
 //! the guest keeps writing.
 
 use crate::body::GuardedBody;
+use crate::chain::Next;
 use crate::config::{Limits, RouteConfig};
 use crate::engine::{Digest, Host};
 use crate::error::{DeadlineExceeded, InvokeError};
@@ -14,7 +15,8 @@ use crate::outbound::{OutboundGate, OutboundLimits};
 use crate::request_body::LimitedBody;
 use crate::state::{RequestState, RequestTag};
 use anyhow::Context as _;
-use hyper::body::Incoming;
+use bytes::Bytes;
+use http_body::Body;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -160,14 +162,39 @@ impl Handler {
     /// time, before doing so). The guest keeps running in its own task while
     /// the body streams, holding `admission` until it is done; the route's
     /// deadline, counted from `arrived`, bounds the whole of it.
-    pub async fn invoke(
+    pub async fn invoke<B>(
         &self,
-        request: hyper::Request<Incoming>,
+        request: hyper::Request<B>,
         scheme: Scheme,
         tag: &RequestTag,
         admission: Admission,
         arrived: Instant,
-    ) -> Result<hyper::Response<GuardedBody>, InvokeError> {
+    ) -> Result<hyper::Response<GuardedBody>, InvokeError>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        self.run(request, scheme, tag, Some(admission), arrived, None)
+            .await
+    }
+
+    /// [`Handler::invoke`] as one element of a middleware chain: `next` is
+    /// where the guest's requests to the reserved `next` authority go, and
+    /// `admission` is `None` for every element but the first (the chain
+    /// holds one slot, however long it is).
+    pub async fn run<B>(
+        &self,
+        request: hyper::Request<B>,
+        scheme: Scheme,
+        tag: &RequestTag,
+        admission: Option<Admission>,
+        arrived: Instant,
+        next: Option<Next>,
+    ) -> Result<hyper::Response<GuardedBody>, InvokeError>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let timeout = self.limits.timeout;
         let deadline = arrived + timeout;
         let max_body = self.limits.max_request_body;
@@ -182,7 +209,8 @@ impl Handler {
             tag,
             self.limits.memory_bytes,
             self.outbound.clone(),
-        );
+        )
+        .with_next(next);
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.memory);
         // Every epoch tick (see engine.rs) the guest yields to the runtime,
@@ -263,7 +291,7 @@ impl Handler {
 }
 
 /// The request's declared body length, if it declares a valid one.
-fn content_length<B>(request: &hyper::Request<B>) -> Option<u64> {
+pub(crate) fn content_length<B>(request: &hyper::Request<B>) -> Option<u64> {
     request
         .headers()
         .get(http::header::CONTENT_LENGTH)?

@@ -18,6 +18,8 @@
 //! | [`guest_log`] | guest stdout/stderr into the log, tagged with route and request id |
 //! | [`outbound`] | outbound HTTP policy for guests |
 //! | [`handler`] | a loaded handler and how one request runs on it |
+//! | [`chain`] | middleware in front of a handler or upstream, `next` dispatched in-process |
+//! | [`upstream`] | the streaming reverse proxy a chain may end in |
 //! | [`body`] | response bodies, cut short when a guest fails mid-stream |
 //! | [`request_body`] | request bodies, capped at the route's limit while streaming |
 //! | [`registry`] | the current snapshot of routes and handlers, swapped atomically |
@@ -36,11 +38,15 @@
 //! 3. [`handler::Handler::invoke`] creates a fresh `Store` and instance,
 //!    calls the guest's `handle` in its own task, and returns as soon as the
 //!    guest sets its response.
+//!    On a route with middleware ([`chain`]) the first element runs this
+//!    way, and each middleware's requests to `http://next/...` run the next
+//!    element in-process, down to the handler or the [`upstream`] server.
 //! 4. The body streams to the client as the guest writes it
 //!    ([`body::GuardedBody`]); if the guest fails mid-stream the response is
 //!    cut short so the client can tell.
 
 pub mod body;
+pub mod chain;
 pub mod check;
 pub mod config;
 pub mod engine;
@@ -58,6 +64,7 @@ pub mod service;
 pub mod state;
 pub mod tls;
 pub mod tuning;
+pub mod upstream;
 
 pub use config::Config;
 pub use engine::Host;

@@ -11,6 +11,7 @@
 //! own, and holds one of the route's permits until its response body is done,
 //! so a slow upstream cannot make one route hoard connections.
 
+use crate::chain::{self, Next};
 use crate::state::RequestTag;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -258,15 +259,21 @@ impl Target {
     }
 }
 
-/// The `WasiHttpHooks` of one request: its route's gate, and who is asking.
+/// The `WasiHttpHooks` of one request: its route's gate, who is asking, and
+/// (for a middleware) what the reserved `next` authority leads to.
 pub struct Outbound {
     tag: RequestTag,
     gate: Arc<OutboundGate>,
+    pub(crate) next: Option<Next>,
 }
 
 impl Outbound {
     pub fn new(tag: RequestTag, gate: Arc<OutboundGate>) -> Outbound {
-        Outbound { tag, gate }
+        Outbound {
+            tag,
+            gate,
+            next: None,
+        }
     }
 }
 
@@ -293,6 +300,14 @@ impl WasiHttpHooks for Outbound {
         options: Option<RequestOptions>,
         _fut: IoFuture,
     ) -> SendFuture {
+        // A middleware passing its request on: in-process, never the network.
+        if let Some(next) = self.next.as_ref().filter(|_| chain::is_next(request.uri())) {
+            let next = next.clone();
+            return Box::new(async move {
+                let response = next.send(request).await?;
+                Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+            });
+        }
         let (gate, tag, url) = (self.gate.clone(), self.tag.clone(), request.uri().clone());
         if !gate.allows(&url) {
             gate.denied.fetch_add(1, Ordering::Relaxed);

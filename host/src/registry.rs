@@ -6,21 +6,28 @@
 //! of a handler finishes on it even if a newer snapshot is installed in the
 //! meantime. Start-up and every reload build snapshots the same way
 //! ([`Registry::build`]): a route whose component bytes and settings did not
-//! change keeps its handler as it is; nothing is recompiled for it.
+//! change keeps its handler as it is; nothing is recompiled for it. A route
+//! with middleware is a chain of such handlers, each reused or reloaded on
+//! its own, so a rebuilt middleware swaps in like a rebuilt handler.
 
+use crate::chain::{Chain, Element};
 use crate::config::{Config, RouteConfig};
 use crate::engine::{digest_hex, Host};
 use crate::handler::{Handler, LoadError};
 use crate::router::Router;
+use crate::upstream::Upstream;
 use arc_swap::ArcSwap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// One served route.
 pub struct Route {
     pub config: RouteConfig,
-    pub handler: Arc<Handler>,
-    /// Starts at 1 and grows by one each time the route's component changes.
+    /// Its middleware and its own component or upstream, loaded.
+    pub chain: Chain,
+    /// Starts at 1 and grows by one each time one of the route's components
+    /// changes.
     pub generation: u64,
 }
 
@@ -140,82 +147,86 @@ impl Registry {
         for route_config in &config.routes {
             let old = previous.named(&route_config.name);
             let name = route_config.name.clone();
-            let loaded = Handler::read(route_config).and_then(|(bytes, digest)| match old {
-                Some(old)
-                    if old.handler.digest == digest
-                        && old.handler.file == route_config.component =>
-                {
-                    Ok((None, digest, bytes))
-                }
-                _ => Handler::load(host, route_config, &bytes, digest)
-                    .map(|handler| (Some(handler), digest, bytes)),
-            });
-            let route = match (loaded, old) {
-                // Same bytes from the same file: keep the compiled handler.
-                (Ok((None, _, _)), Some(old)) => {
-                    let handler = if old.handler.matches(route_config) {
-                        old.handler.clone()
-                    } else {
-                        changes.push(Change::Reconfigured { route: name });
-                        Arc::new(old.handler.reconfigure(route_config)?)
-                    };
-                    Route {
-                        config: route_config.clone(),
-                        handler,
-                        generation: old.generation,
+            // Each component of the route's chain loads like a route of its
+            // own: its middleware (with their env), then its own component.
+            let components: Vec<RouteConfig> = route_config
+                .middleware
+                .iter()
+                .map(|m| route_config.for_middleware(m))
+                .chain(
+                    route_config
+                        .upstream
+                        .is_none()
+                        .then(|| route_config.clone()),
+                )
+                .collect();
+            let mut elements = Vec::with_capacity(components.len() + 1);
+            let (mut loaded, mut took, mut reconfigured) = (Vec::new(), Duration::ZERO, false);
+            for (position, component) in components.iter().enumerate() {
+                let previous = old.and_then(|old| old_handler(old, position, &component.component));
+                let (handler, outcome) = load_handler(host, component, previous, strictness)?;
+                match outcome {
+                    Outcome::Reused => {}
+                    Outcome::Reconfigured => reconfigured = true,
+                    Outcome::Loaded => {
+                        loaded.push(digest_hex(&handler.digest));
+                        took += handler.load_time;
                     }
-                }
-                (Ok((Some(mut handler), digest, _)), old) => {
-                    if let Some(old) = old {
-                        handler.inherit_slots(&old.handler);
-                    }
-                    let (sha256, took) = (digest_hex(&digest), handler.load_time);
-                    let generation = match old {
-                        Some(old) => {
-                            changes.push(Change::Replaced {
-                                route: name,
-                                from: old.generation,
-                                to: old.generation + 1,
-                                sha256,
-                                took,
-                            });
-                            old.generation + 1
-                        }
-                        None => {
-                            changes.push(Change::Added {
-                                route: name,
-                                sha256,
-                                took,
-                            });
-                            1
-                        }
-                    };
-                    Route {
-                        config: route_config.clone(),
-                        handler: Arc::new(handler),
-                        generation,
-                    }
-                }
-                (Err(error), Some(old))
-                    if strictness == Strictness::KeepLastGood
-                        && old.handler.file == route_config.component =>
-                {
-                    let handler = Arc::new(old.handler.reconfigure(route_config)?);
-                    changes.push(Change::Kept {
-                        route: name,
-                        generation: old.generation,
+                    Outcome::Kept(error) => changes.push(Change::Kept {
+                        route: name.clone(),
+                        generation: old.map_or(0, |old| old.generation),
                         error,
-                    });
-                    Route {
-                        config: route_config.clone(),
-                        handler,
-                        generation: old.generation,
-                    }
+                    }),
                 }
-                (Err(error), _) => return Err(error),
-                (Ok((None, _, _)), None) => unreachable!("no previous handler to reuse"),
+                elements.push(Element::Component(handler));
+            }
+            if route_config.upstream.is_some() {
+                let reusable = old
+                    .and_then(|old| old.chain.upstream())
+                    .filter(|upstream| upstream.matches(route_config));
+                let upstream = match reusable {
+                    Some(upstream) => upstream.clone(),
+                    None => {
+                        reconfigured = true;
+                        Arc::new(Upstream::new(route_config))
+                    }
+                };
+                elements.push(Element::Upstream(upstream));
+            }
+            let sha256 = loaded.join("+");
+            let generation = match old {
+                None => {
+                    changes.push(Change::Added {
+                        route: name,
+                        sha256,
+                        took,
+                    });
+                    1
+                }
+                Some(old) if !loaded.is_empty() => {
+                    changes.push(Change::Replaced {
+                        route: name,
+                        from: old.generation,
+                        to: old.generation + 1,
+                        sha256,
+                        took,
+                    });
+                    old.generation + 1
+                }
+                Some(old) => {
+                    let rechained = old.config.middleware != route_config.middleware
+                        || old.config.upstream != route_config.upstream;
+                    if reconfigured || rechained {
+                        changes.push(Change::Reconfigured { route: name });
+                    }
+                    old.generation
+                }
             };
-            routes.push(route);
+            routes.push(Route {
+                config: route_config.clone(),
+                chain: Chain::new(elements),
+                generation,
+            });
         }
         for old in previous.routes() {
             if config.routes.iter().all(|r| r.name != old.config.name) {
@@ -240,5 +251,60 @@ impl Registry {
     /// The engine and linker handlers are loaded with.
     pub fn host(&self) -> &Arc<Host> {
         &self.host
+    }
+}
+
+/// What became of one component of a route while building a snapshot.
+enum Outcome {
+    /// The same bytes and settings: the very same handler.
+    Reused,
+    /// The same bytes under new settings: no recompilation.
+    Reconfigured,
+    /// New bytes, compiled.
+    Loaded,
+    /// New bytes that failed to load: the last good handler stays.
+    Kept(LoadError),
+}
+
+/// The handler of `old`'s chain to compare a component with: the one at the
+/// same position if it runs the same file, else the first that does.
+fn old_handler<'a>(old: &'a Route, position: usize, file: &Path) -> Option<&'a Arc<Handler>> {
+    let handlers: Vec<&Arc<Handler>> = old.chain.handlers().collect();
+    handlers
+        .get(position)
+        .filter(|h| h.file == file)
+        .or_else(|| handlers.iter().find(|h| h.file == file))
+        .copied()
+}
+
+/// Load one component, reusing `old` (the handler that ran the same file)
+/// when its bytes did not change.
+fn load_handler(
+    host: &Host,
+    config: &RouteConfig,
+    old: Option<&Arc<Handler>>,
+    strictness: Strictness,
+) -> Result<(Arc<Handler>, Outcome), LoadError> {
+    let loaded = Handler::read(config).and_then(|(bytes, digest)| match old {
+        // Same bytes from the same file: keep the compiled handler.
+        Some(old) if old.digest == digest && old.file == config.component => Ok(None),
+        _ => Handler::load(host, config, &bytes, digest).map(Some),
+    });
+    match (loaded, old) {
+        (Ok(None), Some(old)) if old.matches(config) => Ok((old.clone(), Outcome::Reused)),
+        (Ok(None), Some(old)) => Ok((Arc::new(old.reconfigure(config)?), Outcome::Reconfigured)),
+        (Ok(Some(mut handler)), old) => {
+            if let Some(old) = old {
+                handler.inherit_slots(old);
+            }
+            Ok((Arc::new(handler), Outcome::Loaded))
+        }
+        (Err(error), Some(old))
+            if strictness == Strictness::KeepLastGood && old.file == config.component =>
+        {
+            Ok((Arc::new(old.reconfigure(config)?), Outcome::Kept(error)))
+        }
+        (Err(error), _) => Err(error),
+        (Ok(None), None) => unreachable!("no previous handler to reuse"),
     }
 }

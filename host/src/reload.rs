@@ -207,7 +207,12 @@ impl FileWatcher {
     /// Watch exactly the files `config` depends on.
     fn follow(&mut self, config: &Config) {
         let files: BTreeSet<PathBuf> = std::iter::once(config.file.clone())
-            .chain(config.routes.iter().map(|r| r.component.clone()))
+            .chain(
+                config
+                    .routes
+                    .iter()
+                    .flat_map(|r| r.files().map(Path::to_path_buf)),
+            )
             .map(|p| absolute(&p))
             .collect();
         let folders: BTreeSet<PathBuf> = files

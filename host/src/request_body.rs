@@ -15,17 +15,18 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use wasmtime_wasi_http::Error;
 
-/// An incoming body that errors once more than `limit` bytes have arrived.
-pub struct LimitedBody {
-    inner: Incoming,
+/// A request body that errors once more than `limit` bytes have arrived:
+/// the client's (`Incoming`), or one a middleware passes on.
+pub struct LimitedBody<B = Incoming> {
+    inner: B,
     remaining: u64,
     limit: u64,
     exceeded: Arc<AtomicBool>,
 }
 
-impl LimitedBody {
+impl<B> LimitedBody<B> {
     /// Wrap `inner`; `exceeded` is set if the body passes `limit`.
-    pub fn new(inner: Incoming, limit: u64, exceeded: Arc<AtomicBool>) -> LimitedBody {
+    pub fn new(inner: B, limit: u64, exceeded: Arc<AtomicBool>) -> LimitedBody<B> {
         LimitedBody {
             inner,
             remaining: limit,
@@ -35,7 +36,11 @@ impl LimitedBody {
     }
 }
 
-impl Body for LimitedBody {
+impl<B> Body for LimitedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<Error>,
+{
     type Data = Bytes;
     type Error = Error;
 
@@ -46,7 +51,7 @@ impl Body for LimitedBody {
         let this = self.get_mut();
         let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
             Some(Ok(frame)) => frame,
-            Some(Err(error)) => return Poll::Ready(Some(Err(Error::from(error)))),
+            Some(Err(error)) => return Poll::Ready(Some(Err(error.into()))),
             None => return Poll::Ready(None),
         };
         if let Some(data) = frame.data_ref() {

@@ -11,6 +11,7 @@
 
 use crate::config::ServerLimits;
 use crate::service::{OverTls, Service};
+use crate::upstream::ClientAddr;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -161,6 +162,8 @@ async fn serve_connection<I>(
             if over_tls {
                 request.extensions_mut().insert(OverTls);
             }
+            // For X-Forwarded-For, when a route ends in an upstream.
+            request.extensions_mut().insert(ClientAddr(peer));
             let service = service.clone();
             async move { service.handle(request).await }
         }),

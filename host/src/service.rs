@@ -8,11 +8,10 @@
 use crate::body::{self, ResponseBody};
 use crate::config::ServerLimits;
 use crate::error::InvokeError;
-use crate::handler::{Admission, Handler};
+use crate::handler::Admission;
 use crate::registry::Registry;
 use crate::state::RequestTag;
 use http::{HeaderValue, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +59,7 @@ impl Service {
 
     /// Wait (at most the queue timeout) for a slot of the route and one of
     /// the server, so a flood queues briefly and then gets a prompt 503.
-    async fn admit(&self, handler: &Handler) -> Result<Admission, InvokeError> {
+    async fn admit(&self, route: &Arc<Semaphore>) -> Result<Admission, InvokeError> {
         let deadline = tokio::time::Instant::now() + self.queue_timeout;
         let acquire = |slots: &Arc<Semaphore>, full: &'static str| {
             let slots = slots.clone();
@@ -71,7 +70,7 @@ impl Service {
                 }
             }
         };
-        let route = acquire(&handler.slots, "the route is at its max_concurrency").await?;
+        let route = acquire(route, "the route is at its max_concurrency").await?;
         let server = acquire(&self.slots, "the server is at max_concurrent_requests").await?;
         Ok(Admission { route, server })
     }
@@ -112,20 +111,16 @@ impl Service {
             ),
             Some(route) => {
                 let tag = RequestTag {
-                    route: route.handler.route.clone(),
+                    route: route.chain.route().clone(),
                     request_id: request_id.clone(),
                 };
-                let handler = &route.handler;
-                let invoked = match self.admit(handler).await {
-                    Ok(admission) => {
-                        handler
-                            .invoke(request, scheme, &tag, admission, started)
-                            .await
-                    }
+                let chain = &route.chain;
+                let invoked = match self.admit(chain.slots()).await {
+                    Ok(admission) => chain.invoke(request, scheme, &tag, admission, started).await,
                     Err(overloaded) => Err(overloaded),
                 };
                 let response = match invoked {
-                    Ok(response) => response.map(BodyExt::boxed_unsync),
+                    Ok(response) => response,
                     Err(error) => {
                         log_failure(&tag, &error);
                         plain(error.status(), error.public_message())
@@ -157,7 +152,7 @@ impl Service {
     }
 }
 
-fn log_failure(tag: &RequestTag, error: &InvokeError) {
+pub(crate) fn log_failure(tag: &RequestTag, error: &InvokeError) {
     let (route, request_id) = (&tag.route, &tag.request_id);
     match error {
         InvokeError::BadRequest(_) | InvokeError::BodyTooLarge(_) | InvokeError::Overloaded(_) => {

@@ -7,6 +7,7 @@
 //! server log tagged with route and request id, outbound HTTP only where the
 //! route allows it, and linear memory up to the route's budget.
 
+use crate::chain::Next;
 use crate::guest_log::GuestLog;
 use crate::outbound::{Outbound, OutboundGate};
 use std::sync::Arc;
@@ -51,6 +52,13 @@ impl RequestState {
             hooks: Outbound::new(tag.clone(), outbound),
             memory: MemoryBudget::new(memory_limit),
         }
+    }
+
+    /// Send the guest's requests to the reserved `next` authority to `next`
+    /// (when this instance is a middleware).
+    pub fn with_next(mut self, next: Option<Next>) -> RequestState {
+        self.hooks.next = next;
+        self
     }
 }
 

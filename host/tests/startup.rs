@@ -209,12 +209,14 @@ fn the_default_config_is_valid_and_routes_every_built_handler() {
     let config =
         switchyard::Config::load(&root.join("switchyard.toml")).expect("switchyard.toml is valid");
     for route in &config.routes {
-        assert!(
-            route.component.exists(),
-            "{} points at {}, which ./build-handlers.sh does not build",
-            route.label(),
-            route.component.display()
-        );
+        for file in route.files() {
+            assert!(
+                file.exists(),
+                "{} points at {}, which ./build-handlers.sh does not build",
+                route.label(),
+                file.display()
+            );
+        }
     }
     let misbehave = config
         .routes

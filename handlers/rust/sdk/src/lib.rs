@@ -23,12 +23,15 @@
 //! Besides the bindings it offers a few small helpers that every handler would
 //! otherwise repeat: [`query`] parsing, [`respond`] / [`respond_text`] to set a
 //! response, [`Body`] to write a response body in pieces the host accepts, and
-//! [`sleep`]. Everything else is reachable through [`wasi`].
+//! [`sleep`], and [`forward`] for middleware. Everything else
+//! is reachable through [`wasi`].
 
 mod body;
+mod forward;
 mod query;
 
 pub use body::{respond, respond_text, Body, MAX_WRITE};
+pub use forward::{forward, Forwarded, NEXT};
 pub use query::{percent_decode, query, query_value};
 
 /// The generated bindings for `switchyard:handler/handler`.

@@ -1,0 +1,284 @@
+//! The upstream step of a chain: a streaming reverse proxy to a real HTTP
+//! server.
+//!
+//! A route may end in `upstream = "http://host:port"` instead of a
+//! component. The request (as the client sent it, or as the last middleware
+//! passed it on) goes to that server with the request's own path and query,
+//! the body streaming in both directions. Hop-by-hop headers (RFC 9110
+//! §7.6.1: `Connection`, every header it names, `Proxy-Connection`,
+//! `Keep-Alive`, `TE`, `Transfer-Encoding`, `Upgrade`) are dropped both ways;
+//! `Host` becomes the upstream's and `X-Forwarded-For/-Proto/-Host` tell it
+//! about the client. The route's `outbound_*` timeouts bound the connection,
+//! the first byte and the gaps between bytes, and the route's deadline the
+//! wait for the response head. An upstream that cannot be reached gives the
+//! client `502`, one that is too slow `504`, each with a log line naming the
+//! route and the upstream.
+//!
+//! The request goes out through wasmtime-wasi-http's `default_send_request`
+//! (hyper's HTTP/1.1 client, the same one guests' outbound requests use),
+//! one connection per request.
+
+use crate::chain::{plain, Origin};
+use crate::config::{Limits, RouteConfig};
+use crate::handler::Admission;
+use crate::state::RequestTag;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::StatusCode;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio::sync::Semaphore;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
+
+/// The client's address, put on each request by the server.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// One route's upstream server.
+pub struct Upstream {
+    /// `scheme://host[:port]`.
+    pub uri: http::Uri,
+    /// The route's name.
+    pub route: Arc<str>,
+    limits: Limits,
+    /// Instance slots of the route when the upstream is its first element.
+    pub slots: Arc<Semaphore>,
+}
+
+impl Upstream {
+    /// The upstream of `route`, which must have one.
+    pub fn new(route: &RouteConfig) -> Upstream {
+        Upstream {
+            uri: route.upstream.clone().expect("the route has an upstream"),
+            route: route.name.as_str().into(),
+            limits: route.limits.clone(),
+            slots: Arc::new(Semaphore::new(route.limits.max_concurrency)),
+        }
+    }
+
+    /// Whether this upstream was made from exactly `route`'s settings.
+    pub fn matches(&self, route: &RouteConfig) -> bool {
+        route.upstream.as_ref() == Some(&self.uri)
+            && *self.route == *route.name
+            && self.limits == route.limits
+    }
+
+    pub(crate) fn max_request_body(&self) -> u64 {
+        self.limits.max_request_body
+    }
+
+    /// Send `request` to the upstream and return its response, or the `502`
+    /// or `504` the client gets when that fails. `held` (the route's slot,
+    /// when the upstream is the route's first element) is released when the
+    /// response body ends.
+    pub(crate) async fn forward<B>(
+        &self,
+        request: http::Request<B>,
+        tag: &RequestTag,
+        origin: &Origin,
+        arrived: Instant,
+        held: Option<Admission>,
+    ) -> http::Response<WasiBody>
+    where
+        B: Body<Data = Bytes, Error = Error> + Send + 'static,
+    {
+        let request = self.rewrite(request, origin);
+        let options = RequestOptions {
+            connect_timeout: Some(self.limits.outbound_connect_timeout),
+            first_byte_timeout: Some(self.limits.outbound_first_byte_timeout),
+            between_bytes_timeout: Some(self.limits.outbound_between_bytes_timeout),
+        };
+        let deadline = arrived + self.limits.timeout;
+        let send = wasmtime_wasi_http::default_send_request(request, Some(options));
+        let (status, why) = match tokio::time::timeout_at(deadline.into(), send).await {
+            Ok(Ok((response, io))) => {
+                tokio::spawn(async move {
+                    if let Err(error) = io.await {
+                        tracing::debug!("upstream connection ended with an error: {error}");
+                    }
+                });
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers);
+                let body = Holding { body, held }.boxed_unsync();
+                return http::Response::from_parts(parts, body);
+            }
+            Ok(Err(error)) => match error {
+                Error::ConnectionTimeout
+                | Error::ConnectionReadTimeout
+                | Error::HttpResponseTimeout => (StatusCode::GATEWAY_TIMEOUT, error.to_string()),
+                _ => (StatusCode::BAD_GATEWAY, error.to_string()),
+            },
+            Err(_elapsed) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "no response within the route's deadline of {:?}",
+                    self.limits.timeout
+                ),
+            ),
+        };
+        tracing::warn!(route = %tag.route, request_id = %tag.request_id, upstream = %self.uri,
+            status = status.as_u16(), "upstream request failed: {why}");
+        let message = match status {
+            StatusCode::GATEWAY_TIMEOUT => "gateway timeout: the upstream did not answer in time\n",
+            _ => "bad gateway: the upstream could not be reached\n",
+        };
+        plain(status, message)
+    }
+
+    /// The request as the upstream receives it.
+    fn rewrite<B>(&self, request: http::Request<B>, origin: &Origin) -> http::Request<B> {
+        let (mut parts, body) = request.into_parts();
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = self.uri.scheme().cloned();
+        uri.authority = self.uri.authority().cloned();
+        uri.path_and_query = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .or(Some(http::uri::PathAndQuery::from_static("/")));
+        parts.uri = http::Uri::from_parts(uri).expect("an upstream URI with a path");
+        let headers = &mut parts.headers;
+        strip_hop_by_hop(headers);
+        if let Some(authority) = self.uri.authority() {
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                headers.insert(header::HOST, host);
+            }
+        }
+        forwarded(headers, origin);
+        http::Request::from_parts(parts, body)
+    }
+}
+
+/// Add the `X-Forwarded-*` headers: the client's address appended to any
+/// `X-Forwarded-For` already present, the scheme and the host it asked for.
+fn forwarded(headers: &mut HeaderMap, origin: &Origin) {
+    const FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    const PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    const HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+    if let Some(client) = origin.client {
+        let earlier: Vec<&str> = headers
+            .get_all(&FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let mut chain = earlier.join(", ");
+        if !chain.is_empty() {
+            chain.push_str(", ");
+        }
+        chain.push_str(&client.to_string());
+        if let Ok(value) = HeaderValue::from_str(&chain) {
+            headers.insert(FOR, value);
+        }
+    }
+    let proto = if origin.tls { "https" } else { "http" };
+    headers.insert(PROTO, HeaderValue::from_static(proto));
+    if let Some(value) = origin
+        .authority
+        .as_ref()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        headers.insert(HOST, value);
+    }
+}
+
+/// Drop the headers that describe one connection rather than the message
+/// (RFC 9110 §7.6.1), including every header `Connection` names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("proxy-connection"),
+        HeaderName::from_static("keep-alive"),
+        header::TE,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// A response body that holds something (the route's slot) until it ends.
+struct Holding<B> {
+    body: B,
+    held: Option<Admission>,
+}
+
+impl<B: Body<Data = Bytes, Error = Error> + Unpin> Body for Holding<B> {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            self.held = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "close, x-secret"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("proxy-connection", "keep-alive"),
+            ("x-secret", "1"),
+            ("x-kept", "2"),
+            ("content-type", "text/plain"),
+        ] {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        strip_hop_by_hop(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "x-kept"]);
+    }
+
+    #[test]
+    fn the_client_is_appended_to_x_forwarded_for() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        let origin = Origin {
+            authority: Some("example.com:8080".parse().unwrap()),
+            client: Some("127.0.0.1".parse().unwrap()),
+            tls: false,
+        };
+        forwarded(&mut headers, &origin);
+        assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(headers["x-forwarded-host"], "example.com:8080");
+    }
+}
