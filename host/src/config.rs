@@ -56,6 +56,10 @@ pub struct RouteConfig {
     pub env: Vec<(String, String)>,
     /// The route's budget: `[defaults]` with the route's own keys on top.
     pub limits: Limits,
+    /// `instance_reuse`: how many requests one instance may serve before it
+    /// is replaced; 0 (the default) means a fresh instance per request.
+    /// Per route only: reuse is for handlers written for it.
+    pub instance_reuse: usize,
 }
 
 impl RouteConfig {
@@ -136,6 +140,7 @@ struct RawRoute {
     name: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    instance_reuse: Option<i64>,
     #[serde(flatten)]
     limits: RawLimits,
 }
@@ -180,6 +185,12 @@ impl Config {
         let defaults = raw
             .defaults
             .apply(&Limits::default())
+            .map_err(|message| match message.as_str() {
+                "unknown key `instance_reuse`" => "`instance_reuse` is a per-route key: set it \
+                    in the [[route]] of each handler written to be reused"
+                    .to_string(),
+                _ => message,
+            })
             .map_err(section("defaults"))?;
         let server = raw.server.resolve().map_err(section("server"))?;
 
@@ -262,12 +273,22 @@ impl Config {
                 },
             )
             .map_err(|reason| route_error(format!("allowed_outbound_hosts: {reason}")))?;
+            let instance_reuse = match raw.instance_reuse {
+                None => 0,
+                Some(n) if (0..=MAX_INSTANCE_REUSE).contains(&n) => n as usize,
+                Some(n) => {
+                    return Err(route_error(format!(
+                        "`instance_reuse` = {n} is out of range (0 to {MAX_INSTANCE_REUSE}; 0 = a fresh instance per request)"
+                    )))
+                }
+            };
             routes.push(RouteConfig {
                 name,
                 pattern,
                 component: base.join(&raw.component),
                 env: raw.env.into_iter().collect(),
                 limits,
+                instance_reuse,
             });
         }
         Ok(Config {
@@ -278,6 +299,9 @@ impl Config {
         })
     }
 }
+
+/// The most requests `instance_reuse` lets one instance serve.
+const MAX_INSTANCE_REUSE: i64 = 1_000_000;
 
 /// Route names appear in logs, metrics and URLs, so keep them plain.
 fn validate_name(name: &str) -> Result<(), String> {

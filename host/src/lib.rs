@@ -18,6 +18,7 @@
 //! | [`guest_log`] | guest stdout/stderr into the log, tagged with route and request id |
 //! | [`outbound`] | outbound HTTP policy for guests |
 //! | [`handler`] | a loaded handler and how one request runs on it |
+//! | [`reuse`] | opt-in instance reuse per route (`instance_reuse`), on wasmtime-wasi-http's `ProxyHandler` |
 //! | [`body`] | response bodies, cut short when a guest fails mid-stream |
 //! | [`request_body`] | request bodies, capped at the route's limit while streaming |
 //! | [`registry`] | the current snapshot of routes and handlers, swapped atomically |
@@ -49,6 +50,7 @@ pub mod outbound;
 pub mod registry;
 pub mod reload;
 pub mod request_body;
+pub mod reuse;
 pub mod router;
 pub mod server;
 pub mod service;

@@ -268,6 +268,11 @@ impl Outbound {
     pub fn new(tag: RequestTag, gate: Arc<OutboundGate>) -> Outbound {
         Outbound { tag, gate }
     }
+
+    /// Log later requests under another request (a reused instance).
+    pub fn retag(&mut self, tag: RequestTag) {
+        self.tag = tag;
+    }
 }
 
 type IoFuture = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;

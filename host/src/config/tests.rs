@@ -165,3 +165,24 @@ fn out_of_range_limits_name_the_key_and_range() {
         "{e}"
     );
 }
+
+#[test]
+fn instance_reuse_is_off_by_default_and_validated_per_route() {
+    let route = "[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\n";
+    assert_eq!(parse(route).unwrap().routes[0].instance_reuse, 0);
+    let c = parse(&format!("{route}instance_reuse = 128\n")).unwrap();
+    assert_eq!(c.routes[0].instance_reuse, 128);
+    let e = error(&format!("{route}instance_reuse = -1\n"));
+    assert!(
+        e.contains("route #1 (/a)")
+            && e.contains("`instance_reuse` = -1 is out of range (0 to 1000000"),
+        "{e}"
+    );
+    let e = error(&format!("{route}instance_reuse = \"yes\"\n"));
+    assert!(e.contains("instance_reuse") && e.contains("invalid type"), "{e}");
+    let e = error("[defaults]\ninstance_reuse = 8\n");
+    assert!(
+        e.contains("[defaults]") && e.contains("`instance_reuse` is a per-route key"),
+        "{e}"
+    );
+}
