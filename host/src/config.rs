@@ -20,8 +20,12 @@
 //!
 //! [server]                           # connection-level limits (see ServerLimits)
 //! max_concurrent_requests = 1000
+//!
+//! [cache]                            # compiled components on disk (see compile_cache)
+//! dir = "/var/cache/switchyard"      # default $XDG_CACHE_HOME or ~/.cache + /switchyard/compiled
 //! ```
 
+use crate::compile_cache::{CacheSettings, RawCache};
 pub use crate::limits::{Limits, ServerLimits};
 use crate::limits::{RawLimits, RawServer};
 use crate::router::{Pattern, PatternError};
@@ -41,6 +45,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Connection- and server-wide limits.
     pub server: ServerLimits,
+    /// The compile cache (`[cache]`), read at start-up only.
+    pub cache: CacheSettings,
 }
 
 /// One `[[route]]` entry, validated.
@@ -129,6 +135,8 @@ struct RawConfig {
     defaults: RawLimits,
     #[serde(default)]
     server: RawServer,
+    #[serde(default)]
+    cache: RawCache,
 }
 
 // `flatten` and `deny_unknown_fields` do not mix in serde, so unknown keys
@@ -193,6 +201,7 @@ impl Config {
             })
             .map_err(section("defaults"))?;
         let server = raw.server.resolve().map_err(section("server"))?;
+        let cache = raw.cache.resolve(base).map_err(section("cache"))?;
 
         let mut routes = Vec::with_capacity(raw.routes.len());
         let mut by_pattern: HashMap<Pattern, usize> = HashMap::new();
@@ -296,6 +305,7 @@ impl Config {
             listen,
             routes,
             server,
+            cache,
         })
     }
 }

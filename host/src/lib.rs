@@ -14,6 +14,7 @@
 //! | [`router`] | pure path → route matching |
 //! | [`engine`] | the wasmtime engine and linker; bytes → pre-instantiated handler |
 //! | [`tuning`] | the engine's settings (allocator, epochs), tuned against the benchmark |
+//! | [`compile_cache`] | compiled components on disk, so a restart deserializes instead of compiling |
 //! | [`state`] | per-request store data: what a guest may see and do |
 //! | [`guest_log`] | guest stdout/stderr into the log, tagged with route and request id |
 //! | [`outbound`] | outbound HTTP policy for guests |
@@ -40,6 +41,7 @@
 //!    cut short so the client can tell.
 
 pub mod body;
+pub mod compile_cache;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -147,8 +147,18 @@ impl Registry {
                 {
                     Ok((None, digest, bytes))
                 }
-                _ => Handler::load(host, route_config, &bytes, digest)
-                    .map(|handler| (Some(handler), digest, bytes)),
+                _ => {
+                    // Names the route and file in what loading logs (the
+                    // compile cache's lines). Error level: shown at any filter.
+                    let _span = tracing::error_span!(
+                        "load",
+                        route = %route_config.name,
+                        component = %route_config.component.display()
+                    )
+                    .entered();
+                    Handler::load(host, route_config, &bytes, digest)
+                        .map(|handler| (Some(handler), digest, bytes))
+                }
             });
             let route = match (loaded, old) {
                 // Same bytes from the same file: keep the compiled handler.
