@@ -8,25 +8,25 @@
 //! over the engine's `precompile_compatibility_hash` (wasmtime version,
 //! target, compiler flags, tunables), so entries that another wasmtime or
 //! another engine configuration wrote are never even opened; `<sha256>` is
-//! the component's digest. An entry is a fixed header, then the bytes of
-//! `Component::serialize`:
+//! the component's digest. An entry is wasmtime's `Component::serialize`
+//! output followed by a fixed trailer (at the end, so that wasmtime can map
+//! the file as it is instead of reading and copying it):
 //!
-//! | offset | bytes | field |
+//! | offset from the trailer's start | bytes | field |
 //! |---|---|---|
-//! | 0 | 8 | magic `SYCWASM\0` |
-//! | 8 | 4 | format version, little-endian |
-//! | 12 | 4 | zero |
-//! | 16 | 32 | sha256 of the engine's compatibility hash |
-//! | 48 | 32 | sha256 of the component's `.wasm` |
-//! | 80 | 8 | payload length, little-endian |
-//! | 88 | 32 | sha256 of the payload |
-//! | 120 | 8 | zero |
+//! | 0 | 32 | sha256 of the engine's compatibility hash |
+//! | 32 | 32 | sha256 of the component's `.wasm` |
+//! | 64 | 8 | payload length, little-endian |
+//! | 72 | 32 | sha256 of the payload |
+//! | 104 | 12 | zero |
+//! | 116 | 4 | format version, little-endian |
+//! | 120 | 8 | magic `SYCWASM\0` (the file's last bytes) |
 //!
 //! # Trust
 //!
 //! Deserializing maps the entry's machine code as executable: it is only as
 //! safe as the cache directory is trusted, like the binary itself. The
-//! header defends against accidents, not attackers: a truncated or
+//! trailer defends against accidents, not attackers: a truncated or
 //! corrupted file, an entry from another engine or of another component is
 //! detected before wasmtime sees a byte, logged, deleted and recompiled.
 //!
@@ -34,7 +34,9 @@
 //!
 //! An entry is written to a temporary file in the same folder and renamed
 //! into place, so readers see a whole entry or none; two writers of the same
-//! key write equivalent entries and the last rename wins. There is no
+//! key write equivalent entries and the last rename wins. Entries are never
+//! modified in place, only replaced or unlinked, so a server's mapping of
+//! an entry stays valid whatever another server does. There is no
 //! `fsync`: after a power cut a torn entry fails its checksum and is
 //! recompiled. After each write the oldest entries (by modification time;
 //! a hit touches its entry) are deleted until the cache fits its bound.
@@ -46,23 +48,25 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
 /// The default size bound: 1 GiB.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
-/// Bytes before the payload.
-pub const HEADER_LEN: usize = 128;
-/// Where the engine's compatibility hash sits in the header.
-pub const COMPAT_HASH_OFFSET: usize = 16;
+/// Bytes after the payload.
+pub const TRAILER_LEN: usize = 128;
+/// Where the engine's compatibility hash sits in the trailer.
+pub const COMPAT_HASH_OFFSET: usize = 0;
 
+const SOURCE_OFFSET: usize = 32;
+const LENGTH_OFFSET: usize = 64;
+const PAYLOAD_HASH_OFFSET: usize = 72;
+const VERSION_OFFSET: usize = 116;
+const MAGIC_OFFSET: usize = 120;
 const MAGIC: [u8; 8] = *b"SYCWASM\0";
 const FORMAT_VERSION: u32 = 1;
-const SOURCE_OFFSET: usize = 48;
-const LENGTH_OFFSET: usize = 80;
-const PAYLOAD_HASH_OFFSET: usize = 88;
 const EXTENSION: &str = "cwasm";
 /// A temporary file this old belongs to a writer that died: delete it.
 const STALE_TEMPORARY: Duration = Duration::from_secs(3600);
@@ -132,9 +136,9 @@ pub fn default_dir() -> Option<PathBuf> {
 pub enum BadEntry {
     #[error("cannot read it: {0}")]
     Read(io::Error),
-    #[error("truncated: {0} bytes, shorter than its {HEADER_LEN}-byte header")]
-    Truncated(usize),
-    #[error("not a Switchyard cache entry (wrong magic bytes)")]
+    #[error("truncated: {0} bytes, shorter than its {TRAILER_LEN}-byte trailer")]
+    Truncated(u64),
+    #[error("no Switchyard trailer at its end: truncated, or not a cache entry")]
     Magic,
     #[error("format version {0}; this build reads version {FORMAT_VERSION}")]
     Version(u32),
@@ -142,7 +146,7 @@ pub enum BadEntry {
     Foreign,
     #[error("holds the code of another component (sha256 {0})")]
     OtherComponent(String),
-    #[error("payload is {actual} bytes but the header says {expected} (truncated?)")]
+    #[error("payload is {actual} bytes but the trailer says {expected}")]
     Length { expected: u64, actual: u64 },
     #[error("payload checksum mismatch (corrupted)")]
     Checksum,
@@ -208,27 +212,39 @@ impl CompileCache {
     /// entry, `Err` when the entry is unusable (the caller deletes it).
     pub fn load(&self, engine: &Engine, digest: &Digest) -> Result<Option<Component>, BadEntry> {
         let path = self.entry(digest);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
+        let started = Instant::now();
+        let file = match fs::File::open(&path) {
+            Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(BadEntry::Read(error)),
         };
-        let payload = check_entry(&bytes, &self.compat, digest)?;
-        // SAFETY: `Component::deserialize` requires bytes that wasmtime
-        // itself serialized, because it maps their code as executable
-        // without validating it. These are: the file sits in the folder of
-        // this engine's compatibility hash under this component's digest,
-        // and `check_entry` has verified that its header (written only by
+        verify(&file, &self.compat, digest)?;
+        drop(file);
+        let verified = started.elapsed();
+        // SAFETY: `Component::deserialize_file` requires a file that
+        // wasmtime itself serialized and that stays unchanged while the
+        // component lives, because it maps the file's code as executable
+        // without validating it. This one is: it sits in the folder of this
+        // engine's compatibility hash under this component's digest, and
+        // `verify` has just checked that its trailer (written only by
         // `store`, after wasmtime's `serialize`) names this engine and this
         // component and that the payload has exactly the length and sha256
         // recorded when it was written, so a truncated, corrupted, foreign
-        // or misplaced file never reaches this call. wasmtime then checks
-        // its own version and engine settings embedded in the payload. What
+        // or misplaced file never reaches this call. wasmtime then checks its
+        // own version and settings embedded in the payload. Entries are
+        // never written in place, only renamed over or unlinked, which
+        // leaves an existing mapping intact; a rename between `verify` and
+        // this call swaps in another whole entry of the same key. What
         // remains is deliberate tampering with the cache directory, which is
         // trusted like the binary (see the module docs).
-        let component = unsafe { Component::deserialize(engine, payload) }
+        let component = unsafe { Component::deserialize_file(engine, &path) }
             .map_err(|error| BadEntry::Rejected(error.into()))?;
         touch(&path);
+        tracing::debug!(
+            verify_ms = verified.as_millis() as u64,
+            map_ms = (started.elapsed() - verified).as_millis() as u64,
+            "compile cache hit"
+        );
         Ok(Some(component))
     }
 
@@ -246,13 +262,13 @@ impl CompileCache {
     /// the oldest entries beyond the size bound. Returns the entry's path.
     pub fn store(&self, digest: &Digest, component: &Component) -> io::Result<PathBuf> {
         let payload = component.serialize().map_err(io::Error::other)?;
-        let header = encode_header(&self.compat, digest, &payload);
+        let trailer = encode_trailer(&self.compat, digest, &payload);
         let path = self.entry(digest);
         let temporary = self.dir.join(temporary_name(digest));
         let written = (|| {
             let mut file = fs::File::create_new(&temporary)?;
-            file.write_all(&header)?;
             file.write_all(&payload)?;
+            file.write_all(&trailer)?;
             drop(file);
             fs::rename(&temporary, &path)
         })();
@@ -349,65 +365,80 @@ fn probe(dir: &Path) -> io::Result<()> {
     fs::remove_file(&path)
 }
 
-/// The header of an entry holding `payload`, the code of `digest`.
-pub(crate) fn encode_header(
+/// The trailer of an entry holding `payload`, the code of `digest`.
+pub(crate) fn encode_trailer(
     compat: &[u8; 32],
     digest: &Digest,
     payload: &[u8],
-) -> [u8; HEADER_LEN] {
-    let mut header = [0u8; HEADER_LEN];
-    header[..8].copy_from_slice(&MAGIC);
-    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header[COMPAT_HASH_OFFSET..SOURCE_OFFSET].copy_from_slice(compat);
-    header[SOURCE_OFFSET..LENGTH_OFFSET].copy_from_slice(digest);
-    header[LENGTH_OFFSET..PAYLOAD_HASH_OFFSET]
+) -> [u8; TRAILER_LEN] {
+    let mut trailer = [0u8; TRAILER_LEN];
+    trailer[COMPAT_HASH_OFFSET..SOURCE_OFFSET].copy_from_slice(compat);
+    trailer[SOURCE_OFFSET..LENGTH_OFFSET].copy_from_slice(digest);
+    trailer[LENGTH_OFFSET..PAYLOAD_HASH_OFFSET]
         .copy_from_slice(&(payload.len() as u64).to_le_bytes());
-    header[PAYLOAD_HASH_OFFSET..PAYLOAD_HASH_OFFSET + 32]
+    trailer[PAYLOAD_HASH_OFFSET..PAYLOAD_HASH_OFFSET + 32]
         .copy_from_slice(&Sha256::digest(payload));
-    header
+    trailer[VERSION_OFFSET..MAGIC_OFFSET].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    trailer[MAGIC_OFFSET..].copy_from_slice(&MAGIC);
+    trailer
 }
 
-/// The payload of `entry` if its header says it is the code of `digest`,
-/// compiled by the engine with `compat`, whole and uncorrupted.
-pub(crate) fn check_entry<'a>(
-    entry: &'a [u8],
-    compat: &[u8; 32],
-    digest: &Digest,
-) -> Result<&'a [u8], BadEntry> {
-    if entry.len() < HEADER_LEN {
-        return Err(BadEntry::Truncated(entry.len()));
-    }
-    let (header, payload) = entry.split_at(HEADER_LEN);
-    if header[..8] != MAGIC {
+/// Check that `file` is the code of `digest`, compiled by the engine with
+/// `compat`, whole and uncorrupted: its trailer, then the payload's length
+/// and sha256 (streamed through a small buffer, not read into memory).
+pub(crate) fn verify(file: &fs::File, compat: &[u8; 32], digest: &Digest) -> Result<(), BadEntry> {
+    use std::os::unix::fs::FileExt as _;
+    let len = file.metadata().map_err(BadEntry::Read)?.len();
+    let Some(payload_len) = len.checked_sub(TRAILER_LEN as u64) else {
+        return Err(BadEntry::Truncated(len));
+    };
+    let mut trailer = [0u8; TRAILER_LEN];
+    file.read_exact_at(&mut trailer, payload_len)
+        .map_err(BadEntry::Read)?;
+    if trailer[MAGIC_OFFSET..] != MAGIC {
         return Err(BadEntry::Magic);
     }
-    let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+    let version = u32::from_le_bytes(
+        trailer[VERSION_OFFSET..MAGIC_OFFSET]
+            .try_into()
+            .expect("4 bytes"),
+    );
     if version != FORMAT_VERSION {
         return Err(BadEntry::Version(version));
     }
-    if header[COMPAT_HASH_OFFSET..SOURCE_OFFSET] != compat[..] {
+    if trailer[COMPAT_HASH_OFFSET..SOURCE_OFFSET] != compat[..] {
         return Err(BadEntry::Foreign);
     }
-    if header[SOURCE_OFFSET..LENGTH_OFFSET] != digest[..] {
+    if trailer[SOURCE_OFFSET..LENGTH_OFFSET] != digest[..] {
         return Err(BadEntry::OtherComponent(hex::encode(
-            &header[SOURCE_OFFSET..LENGTH_OFFSET],
+            &trailer[SOURCE_OFFSET..LENGTH_OFFSET],
         )));
     }
     let expected = u64::from_le_bytes(
-        header[LENGTH_OFFSET..PAYLOAD_HASH_OFFSET]
+        trailer[LENGTH_OFFSET..PAYLOAD_HASH_OFFSET]
             .try_into()
             .expect("8 bytes"),
     );
-    if expected != payload.len() as u64 {
+    if expected != payload_len {
         return Err(BadEntry::Length {
             expected,
-            actual: payload.len() as u64,
+            actual: payload_len,
         });
     }
-    if Sha256::digest(payload)[..] != header[PAYLOAD_HASH_OFFSET..PAYLOAD_HASH_OFFSET + 32] {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut offset = 0;
+    while offset < payload_len {
+        let want = buffer.len().min((payload_len - offset) as usize);
+        file.read_exact_at(&mut buffer[..want], offset)
+            .map_err(BadEntry::Read)?;
+        hasher.update(&buffer[..want]);
+        offset += want as u64;
+    }
+    if hasher.finalize()[..] != trailer[PAYLOAD_HASH_OFFSET..PAYLOAD_HASH_OFFSET + 32] {
         return Err(BadEntry::Checksum);
     }
-    Ok(payload)
+    Ok(())
 }
 
 /// A name no other writer uses: `.<sha256>.<pid>.<n>.tmp`.

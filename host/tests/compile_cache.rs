@@ -178,8 +178,8 @@ async fn a_truncated_entry_is_detected_recompiled_and_rewritten() {
     let entry = site.entry("hello");
     let bytes = std::fs::read(&entry).unwrap();
     std::fs::write(&entry, &bytes[..bytes.len() / 3]).unwrap();
-    expect_recompiled(&site, "truncated").await;
-    // Shorter than the header itself.
+    expect_recompiled(&site, "no Switchyard trailer at its end: truncated").await;
+    // Shorter than the trailer itself.
     std::fs::write(&entry, b"SYCWASM\0").unwrap();
     expect_recompiled(&site, "truncated: 8 bytes").await;
 }
@@ -190,7 +190,8 @@ async fn an_entry_from_another_engine_is_not_run() {
     warm(&site, "").await;
     let entry = site.entry("hello");
     let mut bytes = std::fs::read(&entry).unwrap();
-    let compat = switchyard::compile_cache::COMPAT_HASH_OFFSET;
+    use switchyard::compile_cache::{COMPAT_HASH_OFFSET, TRAILER_LEN};
+    let compat = bytes.len() - TRAILER_LEN + COMPAT_HASH_OFFSET;
     bytes[compat..compat + 32].fill(0xee);
     std::fs::write(&entry, &bytes).unwrap();
     expect_recompiled(&site, "another wasmtime version or engine configuration").await;

@@ -1,68 +1,79 @@
-//! Unit tests of the entry header: every way an entry can be bad is told
+//! Unit tests of the entry trailer: every way an entry can be bad is told
 //! apart before wasmtime would see it.
 use super::*;
 
 const COMPAT: [u8; 32] = [7; 32];
 const DIGEST: Digest = [9; 32];
+const PAYLOAD: &[u8] = b"compiled code";
 
 fn entry(payload: &[u8]) -> Vec<u8> {
-    let mut entry = encode_header(&COMPAT, &DIGEST, payload).to_vec();
-    entry.extend_from_slice(payload);
+    let mut entry = payload.to_vec();
+    entry.extend_from_slice(&encode_trailer(&COMPAT, &DIGEST, payload));
     entry
 }
 
+fn check(entry: &[u8]) -> Result<(), BadEntry> {
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(entry).unwrap();
+    verify(&file, &COMPAT, &DIGEST)
+}
+
 fn bad(entry: &[u8]) -> String {
-    check_entry(entry, &COMPAT, &DIGEST).unwrap_err().to_string()
+    check(entry).unwrap_err().to_string()
 }
 
 #[test]
-fn a_whole_entry_yields_its_payload() {
-    let e = entry(b"compiled code");
-    assert_eq!(check_entry(&e, &COMPAT, &DIGEST).unwrap(), b"compiled code");
+fn a_whole_entry_passes() {
+    check(&entry(PAYLOAD)).unwrap();
+    // Larger than the 1 MiB read buffer, not a multiple of it.
+    let large: Vec<u8> = (0..(3 << 20) + 7).map(|i| i as u8).collect();
+    check(&entry(&large)).unwrap();
 }
 
 #[test]
-fn a_truncated_header_is_detected() {
-    let e = entry(b"compiled code");
+fn a_truncated_entry_is_detected() {
+    let e = entry(PAYLOAD);
     assert!(bad(&e[..40]).contains("truncated: 40 bytes"), "{}", bad(&e[..40]));
     assert!(bad(b"").contains("truncated: 0 bytes"));
+    // Cut anywhere else, the trailer is gone from the end.
+    assert!(bad(&e[..e.len() - 1]).contains("no Switchyard trailer"));
 }
 
 #[test]
-fn a_truncated_or_extended_payload_is_detected() {
-    let e = entry(b"compiled code");
-    let message = bad(&e[..e.len() - 1]);
-    assert!(message.contains("payload is 12 bytes but the header says 13"), "{message}");
-    let mut longer = e.clone();
-    longer.push(0);
-    assert!(bad(&longer).contains("payload is 14 bytes"));
+fn a_wrong_length_is_detected() {
+    let mut e = entry(PAYLOAD);
+    e.insert(0, b'x');
+    let message = bad(&e);
+    assert!(message.contains("payload is 14 bytes but the trailer says 13"), "{message}");
 }
 
 #[test]
 fn a_flipped_payload_byte_fails_the_checksum() {
-    let mut e = entry(b"compiled code");
-    let last = e.len() - 1;
-    e[last] ^= 1;
+    let mut e = entry(PAYLOAD);
+    e[3] ^= 1;
     assert!(bad(&e).contains("checksum mismatch"), "{}", bad(&e));
 }
 
 #[test]
 fn other_files_and_versions_are_not_entries() {
-    let mut e = entry(b"x");
-    e[0] = b'X';
-    assert!(bad(&e).contains("wrong magic"));
-    let mut e = entry(b"x");
-    e[8] = 2;
+    let mut e = entry(PAYLOAD);
+    let last = e.len() - 1;
+    e[last] = b'X';
+    assert!(bad(&e).contains("no Switchyard trailer"));
+    let mut e = entry(PAYLOAD);
+    let version = PAYLOAD.len() + VERSION_OFFSET;
+    e[version] = 2;
     assert!(bad(&e).contains("format version 2"), "{}", bad(&e));
 }
 
 #[test]
 fn another_engine_or_component_is_foreign() {
-    let mut e = entry(b"x");
-    e[COMPAT_HASH_OFFSET] ^= 1;
+    let mut e = entry(PAYLOAD);
+    e[PAYLOAD.len() + COMPAT_HASH_OFFSET] ^= 1;
     assert!(bad(&e).contains("another wasmtime version or engine"));
-    let mut e = entry(b"x");
-    e[SOURCE_OFFSET..LENGTH_OFFSET].copy_from_slice(&[1; 32]);
+    let mut e = entry(PAYLOAD);
+    let source = PAYLOAD.len() + SOURCE_OFFSET;
+    e[source..source + 32].copy_from_slice(&[1; 32]);
     assert!(bad(&e).contains(&format!("another component (sha256 {})", hex::encode([1u8; 32]))));
 }
 
