@@ -29,10 +29,35 @@ pub fn text(body: &'static str) -> ResponseBody {
         .boxed_unsync()
 }
 
+/// How a guest's run on a request ends, once it has.
+pub enum Outcome {
+    /// The task running a fresh instance.
+    Task(JoinHandle<anyhow::Result<()>>),
+    /// A reused instance reports each request's end (see `reuse`); a dropped
+    /// sender counts as success: the instance went on to other work.
+    Reported(tokio::sync::oneshot::Receiver<anyhow::Result<()>>),
+}
+
+impl Future for Outcome {
+    type Output = anyhow::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<anyhow::Result<()>> {
+        match self.get_mut() {
+            Outcome::Task(task) => Poll::Ready(match ready!(Pin::new(task).poll(cx)) {
+                Ok(outcome) => outcome,
+                Err(join) => Err(anyhow::Error::from(join).context("the guest task panicked")),
+            }),
+            Outcome::Reported(report) => {
+                Poll::Ready(ready!(Pin::new(report).poll(cx)).unwrap_or(Ok(())))
+            }
+        }
+    }
+}
+
 /// A guest's response body, cut short (with an error) if the guest fails.
 pub struct GuardedBody {
     inner: HyperOutgoingBody,
-    guest: Option<JoinHandle<anyhow::Result<()>>>,
+    guest: Option<Outcome>,
     tag: RequestTag,
 }
 
@@ -42,9 +67,14 @@ impl GuardedBody {
         guest: JoinHandle<anyhow::Result<()>>,
         tag: RequestTag,
     ) -> GuardedBody {
+        GuardedBody::ending_with(inner, Outcome::Task(guest), tag)
+    }
+
+    /// A body whose end waits for `outcome`.
+    pub fn ending_with(inner: HyperOutgoingBody, outcome: Outcome, tag: RequestTag) -> GuardedBody {
         GuardedBody {
             inner,
-            guest: Some(guest),
+            guest: Some(outcome),
             tag,
         }
     }
@@ -59,10 +89,8 @@ impl GuardedBody {
         };
         let outcome = ready!(Pin::new(guest).poll(cx));
         self.guest = None;
-        let error = match outcome {
-            Ok(Ok(())) => return Poll::Ready(None),
-            Ok(Err(error)) => error,
-            Err(join) => anyhow::Error::from(join).context("the guest task panicked"),
+        let Err(error) = outcome else {
+            return Poll::Ready(None);
         };
         tracing::error!(
             route = %self.tag.route,

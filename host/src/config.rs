@@ -29,8 +29,12 @@
 //!
 //! [server]                           # connection-level limits (see ServerLimits)
 //! max_concurrent_requests = 1000
+//!
+//! [cache]                            # compiled components on disk (see compile_cache)
+//! dir = "/var/cache/switchyard"      # default $XDG_CACHE_HOME or ~/.cache + /switchyard/compiled
 //! ```
 
+use crate::compile_cache::{CacheSettings, RawCache};
 pub use crate::limits::{Limits, ServerLimits};
 use crate::limits::{RawLimits, RawServer};
 use crate::router::{Pattern, PatternError};
@@ -51,6 +55,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Connection- and server-wide limits.
     pub server: ServerLimits,
+    /// The compile cache (`[cache]`), read at start-up only.
+    pub cache: CacheSettings,
 }
 
 /// One `[[route]]` entry, validated.
@@ -72,6 +78,10 @@ pub struct RouteConfig {
     pub middleware: Vec<MiddlewareConfig>,
     /// The HTTP server the route reverse-proxies to, instead of a component.
     pub upstream: Option<http::Uri>,
+    /// `instance_reuse`: how many requests one instance may serve before it
+    /// is replaced; 0 (the default) means a fresh instance per request.
+    /// Per route only: reuse is for handlers written for it.
+    pub instance_reuse: usize,
 }
 
 impl RouteConfig {
@@ -100,6 +110,7 @@ impl RouteConfig {
             limits: self.limits.clone(),
             middleware: Vec::new(),
             upstream: None,
+            instance_reuse: 0,
         }
     }
 }
@@ -168,6 +179,8 @@ struct RawConfig {
     defaults: RawLimits,
     #[serde(default)]
     server: RawServer,
+    #[serde(default)]
+    cache: RawCache,
 }
 
 // `flatten` and `deny_unknown_fields` do not mix in serde, so unknown keys
@@ -182,6 +195,7 @@ struct RawRoute {
     name: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    instance_reuse: Option<i64>,
     #[serde(flatten)]
     limits: RawLimits,
 }
@@ -226,6 +240,12 @@ impl Config {
         let defaults = raw
             .defaults
             .apply(&Limits::default())
+            .map_err(|message| match message.as_str() {
+                "unknown key `instance_reuse`" => "`instance_reuse` is a per-route key: set it \
+                    in the [[route]] of each handler written to be reused"
+                    .to_string(),
+                _ => message,
+            })
             .map_err(section("defaults"))?;
         let server = raw.server.resolve().map_err(section("server"))?;
         let declared = middleware::declare(raw.middleware, base).map_err(|message| {
@@ -234,6 +254,7 @@ impl Config {
                 message,
             }
         })?;
+        let cache = raw.cache.resolve(base).map_err(section("cache"))?;
 
         let mut routes = Vec::with_capacity(raw.routes.len());
         let mut by_pattern: HashMap<Pattern, usize> = HashMap::new();
@@ -311,7 +332,7 @@ impl Config {
 
             validate_env(&raw.env).map_err(&route_error)?;
             let env: Vec<(String, String)> = raw.env.into_iter().collect();
-            let chain = middleware::resolve(&raw.middleware, &declared)
+            let chain: Vec<MiddlewareConfig> = middleware::resolve(&raw.middleware, &declared)
                 .map_err(&route_error)?
                 .into_iter()
                 .map(|m| MiddlewareConfig {
@@ -331,6 +352,22 @@ impl Config {
                 },
             )
             .map_err(|reason| route_error(format!("allowed_outbound_hosts: {reason}")))?;
+            let instance_reuse = match raw.instance_reuse {
+                None => 0,
+                Some(n) if (0..=MAX_INSTANCE_REUSE).contains(&n) => n as usize,
+                Some(n) => {
+                    return Err(route_error(format!(
+                        "`instance_reuse` = {n} is out of range (0 to {MAX_INSTANCE_REUSE}; 0 = a fresh instance per request)"
+                    )))
+                }
+            };
+            if instance_reuse > 0 && (!chain.is_empty() || upstream.is_some()) {
+                return Err(route_error(
+                    "`instance_reuse` applies to a route that ends in a component and has no \
+                     middleware; a chain's elements always run on fresh instances"
+                        .into(),
+                ));
+            }
             routes.push(RouteConfig {
                 name,
                 pattern,
@@ -342,6 +379,7 @@ impl Config {
                 limits,
                 middleware: chain,
                 upstream,
+                instance_reuse,
             });
         }
         Ok(Config {
@@ -349,6 +387,7 @@ impl Config {
             listen,
             routes,
             server,
+            cache,
         })
     }
 }
@@ -367,6 +406,8 @@ fn validate_env(env: &BTreeMap<String, String>) -> Result<(), String> {
     }
     Ok(())
 }
+/// The most requests `instance_reuse` lets one instance serve.
+const MAX_INSTANCE_REUSE: i64 = 1_000_000;
 
 /// Route names appear in logs, metrics and URLs, so keep them plain.
 fn validate_name(name: &str) -> Result<(), String> {

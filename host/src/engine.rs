@@ -3,14 +3,17 @@
 //!
 //! Compiling is the expensive part of loading a component, so the [`Host`]
 //! remembers compiled components by the sha256 of their bytes: loading the
-//! same bytes again (a restart of a route, a reload that changed nothing, a
-//! second server in the same test binary) reuses the compiled code.
+//! same bytes again (a reload that changed nothing, a second server in the
+//! same test binary) reuses the compiled code, and across restarts the
+//! [`CompileCache`] on disk turns compiling into deserializing.
 
+use crate::compile_cache::{CacheSettings, CompileCache};
 use crate::state::RequestState;
 use anyhow::{bail, Context as _};
 use sha2::{Digest as _, Sha256};
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::Instant;
 use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -26,11 +29,12 @@ pub fn digest_hex(digest: &Digest) -> String {
     hex::encode(digest)
 }
 
-/// Engine, linker and compiled-component cache.
+/// Engine, linker and compiled-component caches (in memory and on disk).
 pub struct Host {
     engine: Engine,
     linker: Linker<RequestState>,
     compiled: Mutex<VecDeque<(Digest, Component)>>,
+    disk: Option<CompileCache>,
 }
 
 impl Host {
@@ -41,7 +45,16 @@ impl Host {
     /// proxy world, so all of WASI is linked; what a guest may actually *do*
     /// with it is decided per request by [`RequestState`] (nothing, unless the
     /// route grants it).
+    ///
+    /// Compiled components are cached in the default directory
+    /// ([`crate::compile_cache::default_dir`]).
     pub fn new() -> anyhow::Result<Host> {
+        Host::with_cache(&CacheSettings::default())
+    }
+
+    /// [`Host::new`] with the compile cache `cache` asks for. A cache
+    /// directory that cannot be used is logged and served without.
+    pub fn with_cache(cache: &CacheSettings) -> anyhow::Result<Host> {
         let engine = crate::tuning::engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -51,11 +64,18 @@ impl Host {
             .map_err(anyhow::Error::from)
             .context("linking wasi:http")?;
         start_epoch_ticker(&engine);
+        let disk = CompileCache::open(cache, &engine);
         Ok(Host {
             engine,
             linker,
             compiled: Mutex::new(VecDeque::new()),
+            disk,
         })
+    }
+
+    /// The on-disk compile cache, if there is one.
+    pub fn compile_cache(&self) -> Option<&CompileCache> {
+        self.disk.as_ref()
     }
 
     /// The shared engine.
@@ -72,6 +92,9 @@ impl Host {
     /// whose digest is `digest`) and pre-instantiate it as a
     /// `wasi:http/proxy` handler.
     ///
+    /// Logs whether the component was compiled or loaded from the compile
+    /// cache; the caller's span names the route and file.
+    ///
     /// CPU-heavy: call it from a blocking context, not on the request path.
     pub fn prepare(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<ProxyPre<RequestState>> {
         let component = self.compile(bytes, digest)?;
@@ -84,10 +107,7 @@ impl Host {
         if let Some(component) = self.cached(&digest) {
             return Ok(component);
         }
-        check_component_header(bytes)?;
-        let component = Component::from_binary(&self.engine, bytes)
-            .map_err(anyhow::Error::from)
-            .context("not a valid component")?;
+        let component = self.load_or_compile(bytes, &digest)?;
         self.remember(digest, component.clone());
         Ok(component)
     }
@@ -109,6 +129,50 @@ impl Host {
     /// The linker every handler is instantiated with.
     pub(crate) fn linker(&self) -> &Linker<RequestState> {
         &self.linker
+    }
+
+    /// The compile cache's entry for `digest`, else a fresh compilation
+    /// (then written to the cache).
+    fn load_or_compile(&self, bytes: &[u8], digest: &Digest) -> anyhow::Result<Component> {
+        let started = Instant::now();
+        if let Some(disk) = &self.disk {
+            match disk.load(&self.engine, digest) {
+                Ok(Some(component)) => {
+                    tracing::info!(
+                        took_ms = started.elapsed().as_millis() as u64,
+                        entry = %disk.entry(digest).display(),
+                        "loaded from the compile cache"
+                    );
+                    return Ok(component);
+                }
+                Ok(None) => {}
+                Err(bad) => {
+                    tracing::warn!(
+                        "compile cache entry {} is unusable: {bad}; deleting it and compiling",
+                        disk.entry(digest).display()
+                    );
+                    disk.discard(digest);
+                }
+            }
+        }
+        check_component_header(bytes)?;
+        let started = Instant::now();
+        let component = Component::from_binary(&self.engine, bytes)
+            .map_err(anyhow::Error::from)
+            .context("not a valid component")?;
+        tracing::info!(
+            took_ms = started.elapsed().as_millis() as u64,
+            "compiled"
+        );
+        if let Some(disk) = &self.disk {
+            if let Err(error) = disk.store(digest, &component) {
+                tracing::warn!(
+                    "cannot write compile cache entry {}: {error}",
+                    disk.entry(digest).display()
+                );
+            }
+        }
+        Ok(component)
     }
 
     fn cached(&self, digest: &Digest) -> Option<Component> {

@@ -6,7 +6,9 @@
 //! cannot make the host buffer without bound.
 
 use crate::state::RequestTag;
+use arc_swap::ArcSwap;
 use std::io;
+use std::sync::Arc;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
@@ -21,24 +23,49 @@ enum Stream {
     Stderr,
 }
 
+/// The request a line is tagged with: fixed for an instance that serves one
+/// request; for a reused instance, whichever request it is serving now.
+#[derive(Clone)]
+enum Tag {
+    Fixed(RequestTag),
+    Current(Arc<ArcSwap<RequestTag>>),
+}
+
 /// A `StdoutStream` for wasmtime-wasi that writes into the log.
 #[derive(Clone)]
 pub struct GuestLog {
-    tag: RequestTag,
+    tag: Tag,
     stream: Stream,
 }
 
 impl GuestLog {
     pub fn stdout(tag: RequestTag) -> GuestLog {
         GuestLog {
-            tag,
+            tag: Tag::Fixed(tag),
             stream: Stream::Stdout,
         }
     }
 
     pub fn stderr(tag: RequestTag) -> GuestLog {
         GuestLog {
-            tag,
+            tag: Tag::Fixed(tag),
+            stream: Stream::Stderr,
+        }
+    }
+
+    /// Stdout of a reused instance: each line is tagged with the request
+    /// `current` holds when the line ends.
+    pub fn stdout_of_current(current: Arc<ArcSwap<RequestTag>>) -> GuestLog {
+        GuestLog {
+            tag: Tag::Current(current),
+            stream: Stream::Stdout,
+        }
+    }
+
+    /// Stderr of a reused instance; see [`GuestLog::stdout_of_current`].
+    pub fn stderr_of_current(current: Arc<ArcSwap<RequestTag>>) -> GuestLog {
+        GuestLog {
+            tag: Tag::Current(current),
             stream: Stream::Stderr,
         }
     }
@@ -78,7 +105,15 @@ impl LineWriter {
         } else {
             ""
         };
-        let (route, request_id) = (&self.log.tag.route, &self.log.tag.request_id);
+        let current;
+        let tag = match &self.log.tag {
+            Tag::Fixed(tag) => tag,
+            Tag::Current(cell) => {
+                current = cell.load();
+                &**current
+            }
+        };
+        let (route, request_id) = (&tag.route, &tag.request_id);
         match self.log.stream {
             Stream::Stdout => {
                 tracing::info!(target: "switchyard::guest", %route, %request_id, "stdout: {text}{cut}")

@@ -13,6 +13,7 @@ use crate::engine::{Digest, Host};
 use crate::error::{DeadlineExceeded, InvokeError};
 use crate::outbound::{OutboundGate, OutboundLimits};
 use crate::request_body::LimitedBody;
+use crate::reuse::{InstanceRecipe, ReusePool};
 use crate::state::{RequestState, RequestTag};
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -48,9 +49,13 @@ pub struct Handler {
     pub limits: Limits,
     /// Instance slots of this route (`max_concurrency`).
     pub slots: Arc<Semaphore>,
+    /// `instance_reuse`: 0 for a fresh instance per request.
+    pub instance_reuse: usize,
     env: Vec<(String, String)>,
     outbound: Arc<OutboundGate>,
     pre: ProxyPre<RequestState>,
+    /// The route's reused instances, when `instance_reuse` is set.
+    reuse: Option<ReusePool>,
 }
 
 /// A route whose component could not be loaded: names the route, the file
@@ -98,6 +103,7 @@ impl Handler {
             .map_err(|reason| LoadError::new(route, reason))?;
         let outbound =
             outbound_gate(&route.limits).map_err(|reason| LoadError::new(route, reason))?;
+        let outbound = Arc::new(outbound);
         Ok(Handler {
             route: route.name.as_str().into(),
             file: route.component.clone(),
@@ -105,8 +111,10 @@ impl Handler {
             load_time: started.elapsed(),
             slots: Arc::new(Semaphore::new(route.limits.max_concurrency)),
             limits: route.limits.clone(),
+            instance_reuse: route.instance_reuse,
             env: route.env.clone(),
-            outbound: Arc::new(outbound),
+            reuse: reuse_pool(route, &pre, &outbound),
+            outbound,
             pre,
         })
     }
@@ -128,7 +136,9 @@ impl Handler {
             load_time: self.load_time,
             slots: self.slots_for(&route.limits),
             limits: route.limits.clone(),
+            instance_reuse: route.instance_reuse,
             env: route.env.clone(),
+            reuse: reuse_pool(route, &self.pre, &outbound),
             outbound,
             pre: self.pre.clone(),
         })
@@ -154,9 +164,11 @@ impl Handler {
             && self.env == route.env
             && *self.route == *route.name
             && self.limits == route.limits
+            && self.instance_reuse == route.instance_reuse
     }
 
-    /// Run one request on a fresh instance.
+    /// Run one request on a fresh instance (or, on an `instance_reuse`
+    /// route, on one of the route's reused instances: see `reuse`).
     ///
     /// Returns once the guest has set its response (or failed, or ran out of
     /// time, before doing so). The guest keeps running in its own task while
@@ -174,6 +186,10 @@ impl Handler {
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        if let Some(pool) = &self.reuse {
+            let max_body = self.limits.max_request_body;
+            return pool.invoke(request, tag, admission, arrived, max_body).await;
+        }
         self.run(request, scheme, tag, Some(admission), arrived, None)
             .await
     }
@@ -299,6 +315,27 @@ pub(crate) fn content_length<B>(request: &hyper::Request<B>) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
+}
+
+/// The route's pool of reused instances, if it asks for reuse.
+fn reuse_pool(
+    route: &RouteConfig,
+    pre: &ProxyPre<RequestState>,
+    outbound: &Arc<OutboundGate>,
+) -> Option<ReusePool> {
+    (route.instance_reuse > 0).then(|| {
+        ReusePool::new(
+            pre.clone(),
+            InstanceRecipe {
+                route: route.name.as_str().into(),
+                env: route.env.clone(),
+                memory_bytes: route.limits.memory_bytes,
+                outbound: outbound.clone(),
+                timeout: route.limits.timeout,
+                max_requests: route.instance_reuse,
+            },
+        )
+    })
 }
 
 fn outbound_gate(limits: &Limits) -> anyhow::Result<OutboundGate> {

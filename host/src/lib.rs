@@ -14,12 +14,14 @@
 //! | [`router`] | pure path → route matching |
 //! | [`engine`] | the wasmtime engine and linker; bytes → pre-instantiated handler |
 //! | [`tuning`] | the engine's settings (allocator, epochs), tuned against the benchmark |
+//! | [`compile_cache`] | compiled components on disk, so a restart deserializes instead of compiling |
 //! | [`state`] | per-request store data: what a guest may see and do |
 //! | [`guest_log`] | guest stdout/stderr into the log, tagged with route and request id |
 //! | [`outbound`] | outbound HTTP policy for guests |
 //! | [`handler`] | a loaded handler and how one request runs on it |
 //! | [`chain`] | middleware in front of a handler or upstream, `next` dispatched in-process |
 //! | [`upstream`] | the streaming reverse proxy a chain may end in |
+//! | [`reuse`] | opt-in instance reuse per route (`instance_reuse`), on wasmtime-wasi-http's `ProxyHandler` |
 //! | [`body`] | response bodies, cut short when a guest fails mid-stream |
 //! | [`request_body`] | request bodies, capped at the route's limit while streaming |
 //! | [`registry`] | the current snapshot of routes and handlers, swapped atomically |
@@ -48,6 +50,7 @@
 pub mod body;
 pub mod chain;
 pub mod check;
+pub mod compile_cache;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -58,6 +61,7 @@ pub mod outbound;
 pub mod registry;
 pub mod reload;
 pub mod request_body;
+pub mod reuse;
 pub mod router;
 pub mod server;
 pub mod service;

@@ -54,7 +54,8 @@ impl Default for Limits {
 /// Server-wide limits (`[server]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerLimits {
-    /// Instances running at once over all routes (`max_concurrent_requests`, default 1000).
+    /// Instances running at once over all routes (`max_concurrent_requests`,
+    /// default and maximum 1000: the instance pool's size).
     pub max_concurrent_requests: usize,
     /// How long a request may wait for a free slot before a 503
     /// (`queue_timeout_ms`, default 1 s).
@@ -75,7 +76,7 @@ pub struct ServerLimits {
 impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
-            max_concurrent_requests: 1000,
+            max_concurrent_requests: crate::tuning::MAX_INSTANCES as usize,
             queue_timeout: Duration::from_secs(1),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
@@ -112,7 +113,7 @@ pub(crate) struct RawServer {
 }
 
 /// `value` if within `min..=max`, else a message naming `key` and the range.
-fn bounded(key: &str, value: i64, min: i64, max: i64) -> Result<u64, String> {
+pub(crate) fn bounded(key: &str, value: i64, min: i64, max: i64) -> Result<u64, String> {
     if (min..=max).contains(&value) {
         Ok(value as u64)
     } else {
@@ -187,7 +188,16 @@ impl RawServer {
         };
         Ok(ServerLimits {
             max_concurrent_requests: match self.max_concurrent_requests {
-                Some(n) => bounded("max_concurrent_requests", n, 1, 1_000_000)? as usize,
+                // The pool has slots for this many instances; above it a
+                // request would fail to instantiate instead of queueing.
+                Some(n) => bounded(
+                    "max_concurrent_requests",
+                    n,
+                    1,
+                    crate::tuning::MAX_INSTANCES.into(),
+                )
+                .map_err(|e| format!("{e}: the instance pool has {} slots", crate::tuning::MAX_INSTANCES))?
+                    as usize,
                 None => d.max_concurrent_requests,
             },
             queue_timeout: ms("queue_timeout_ms", self.queue_timeout_ms, d.queue_timeout)?,

@@ -52,6 +52,14 @@ struct ServeArgs {
     /// still reloads).
     #[arg(long)]
     no_watch: bool,
+    /// Directory for compiled components. Overrides the config file's
+    /// `[cache] dir`; default $XDG_CACHE_HOME/switchyard/compiled, else
+    /// ~/.cache/switchyard/compiled.
+    #[arg(long, env = "SWITCHYARD_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Neither read nor write the compile cache: compile every component.
+    #[arg(long)]
+    no_cache: bool,
     /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     shutdown_timeout: u64,
@@ -105,7 +113,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async move {
-        let host = Arc::new(Host::new()?);
+        let mut cache = config.cache.clone();
+        if let Some(dir) = args.cache_dir {
+            cache.dir = Some(dir);
+        }
+        cache.enabled &= !args.no_cache;
+        let host = Arc::new(Host::with_cache(&cache)?);
         let service = switchyard::load(host, &config)?;
         let _reload = switchyard::watch(&service, &config, !args.no_watch);
         let listener = tokio::net::TcpListener::bind(listen)

@@ -275,6 +275,11 @@ impl Outbound {
             next: None,
         }
     }
+
+    /// Log later requests under another request (a reused instance).
+    pub fn retag(&mut self, tag: RequestTag) {
+        self.tag = tag;
+    }
 }
 
 type IoFuture = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;

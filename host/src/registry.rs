@@ -288,7 +288,17 @@ fn load_handler(
     let loaded = Handler::read(config).and_then(|(bytes, digest)| match old {
         // Same bytes from the same file: keep the compiled handler.
         Some(old) if old.digest == digest && old.file == config.component => Ok(None),
-        _ => Handler::load(host, config, &bytes, digest).map(Some),
+        _ => {
+            // Names the route and file in what loading logs (the compile
+            // cache's lines). Error level: shown at any filter.
+            let _span = tracing::error_span!(
+                "load",
+                route = %config.name,
+                component = %config.component.display()
+            )
+            .entered();
+            Handler::load(host, config, &bytes, digest).map(Some)
+        }
     });
     match (loaded, old) {
         (Ok(None), Some(old)) if old.matches(config) => Ok((old.clone(), Outcome::Reused)),

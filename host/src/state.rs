@@ -10,6 +10,7 @@
 use crate::chain::Next;
 use crate::guest_log::GuestLog;
 use crate::outbound::{Outbound, OutboundGate};
+use arc_swap::ArcSwap;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -59,6 +60,38 @@ impl RequestState {
     pub fn with_next(mut self, next: Option<Next>) -> RequestState {
         self.hooks.next = next;
         self
+    }
+}
+
+impl RequestState {
+    /// State for a reused instance of a route: guest output is tagged with
+    /// whichever request `current` holds; [`RequestState::retag`] moves
+    /// the rest (outbound log lines) to the next request. The memory budget
+    /// is the instance's, so it spans every request the instance serves.
+    pub fn for_reuse(
+        env: &[(String, String)],
+        current: &Arc<ArcSwap<RequestTag>>,
+        memory_limit: usize,
+        outbound: Arc<OutboundGate>,
+    ) -> RequestState {
+        let wasi = WasiCtx::builder()
+            .envs(env)
+            .stdout(GuestLog::stdout_of_current(current.clone()))
+            .stderr(GuestLog::stderr_of_current(current.clone()))
+            .build();
+        let tag = (**current.load()).clone();
+        RequestState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: Outbound::new(tag, outbound),
+            memory: MemoryBudget::new(memory_limit),
+        }
+    }
+
+    /// A reused instance starts serving `tag`'s request.
+    pub fn retag(&mut self, tag: &RequestTag) {
+        self.hooks.retag(tag.clone());
     }
 }
 

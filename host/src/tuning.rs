@@ -28,14 +28,11 @@
 //! | the settings below (2 MiB kept), beside wasmtime serve at 4,600 / 4,600 | 13,400 / 13,900 |
 //! | + eager table init, no CoW images, or `decommit_batch_size` 8 | within noise (±5 %) |
 //!
-//! The compilation cache takes a warm cold start (spawn → first 200 on
-//! `/hello`) from ~170 ms to ~30 ms: start-up no longer compiles a component
-//! it has seen before.
+//! Compiled components are cached on disk by [`crate::compile_cache`], not
+//! by wasmtime's own cache: see there.
 
 use anyhow::Context as _;
-use wasmtime::{
-    Cache, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Component instances (requests in flight, over all routes) the pool has
 /// slots for: the default `[server] max_concurrent_requests`. One more fails
@@ -82,20 +79,6 @@ pub fn engine() -> anyhow::Result<Engine> {
     }
 }
 
-/// The configuration [`engine`] chooses. Finding out whether the OS grants
-/// the pool's reservation takes creating an engine with it, so this builds
-/// (and drops) one; prefer [`engine`], which keeps it.
-pub fn engine_config() -> Config {
-    let pooled = pooled_config();
-    match Engine::new(&pooled) {
-        Ok(_) => pooled,
-        Err(error) => {
-            warn_on_demand(&error.into());
-            on_demand_config()
-        }
-    }
-}
-
 /// What every configuration shares.
 fn base_config() -> Config {
     let mut config = Config::new();
@@ -106,16 +89,6 @@ fn base_config() -> Config {
     // initial image instead of being copied in (the default; stated because
     // the pool's reuse depends on it).
     config.memory_init_cow(true);
-    // Compiled code is cached on disk by the digest of the bytes and the
-    // engine's settings (`$HOME/.cache/wasmtime`, as `wasmtime serve` does).
-    match Cache::from_file(None) {
-        Ok(cache) => {
-            config.cache(Some(cache));
-        }
-        Err(error) => {
-            tracing::warn!("no compilation cache ({error:#}); every start compiles every component")
-        }
-    }
     config
 }
 

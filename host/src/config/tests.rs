@@ -310,3 +310,74 @@ fn bad_middleware_entries_are_rejected() {
         "{e}"
     );
 }
+
+#[test]
+fn max_concurrent_requests_is_capped_at_the_instance_pool() {
+    let c = parse("[server]\nmax_concurrent_requests = 1000\n").unwrap();
+    assert_eq!(c.server.max_concurrent_requests, 1000);
+    let e = error("[server]\nmax_concurrent_requests = 1001\n");
+    assert!(
+        e.contains("[server]")
+            && e.contains("`max_concurrent_requests` = 1001 is out of range (1 to 1000)")
+            && e.contains("the instance pool has 1000 slots"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_cache_table_is_optional_and_resolved_against_the_file() {
+    let c = parse("").unwrap();
+    assert_eq!(c.cache, crate::compile_cache::CacheSettings::default());
+    let c = parse("[cache]\ndir = \"compiled\"\nmax_mb = 64\nenabled = false\n").unwrap();
+    assert_eq!(c.cache.dir.as_deref(), Some(Path::new("/etc/sy/compiled")));
+    assert_eq!(c.cache.max_bytes, 64 << 20);
+    assert!(!c.cache.enabled);
+}
+
+#[test]
+fn bad_cache_keys_are_rejected_with_their_name() {
+    let e = error("[cache]\ndirectory = \"x\"\n");
+    assert!(e.contains("directory") && e.contains("/etc/sy/switchyard.toml"), "{e}");
+    let e = error("[cache]\nmax_mb = 0\n");
+    assert!(
+        e.contains("[cache]") && e.contains("`max_mb` = 0 is out of range (1 to 1048576)"),
+        "{e}"
+    );
+    let e = error("[cache]\nenabled = \"yes\"\n");
+    assert!(e.contains("enabled") || e.contains("bool"), "{e}");
+    let e = error("[cache]\ndir = \"\"\n");
+    assert!(e.contains("[cache]") && e.contains("`dir` is empty"), "{e}");
+}
+
+#[test]
+fn instance_reuse_is_off_by_default_and_validated_per_route() {
+    let route = "[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\n";
+    assert_eq!(parse(route).unwrap().routes[0].instance_reuse, 0);
+    let c = parse(&format!("{route}instance_reuse = 128\n")).unwrap();
+    assert_eq!(c.routes[0].instance_reuse, 128);
+    let e = error(&format!("{route}instance_reuse = -1\n"));
+    assert!(
+        e.contains("route #1 (/a)")
+            && e.contains("`instance_reuse` = -1 is out of range (0 to 1000000"),
+        "{e}"
+    );
+    let e = error(&format!("{route}instance_reuse = \"yes\"\n"));
+    assert!(e.contains("instance_reuse") && e.contains("invalid type"), "{e}");
+    let e = error("[defaults]\ninstance_reuse = 8\n");
+    assert!(
+        e.contains("[defaults]") && e.contains("`instance_reuse` is a per-route key"),
+        "{e}"
+    );
+}
+
+#[test]
+fn instance_reuse_cannot_be_combined_with_middleware() {
+    let e = error(
+        "[[middleware]]\nname = \"m\"\ncomponent = \"m.wasm\"\n\
+         [[route]]\npath = \"/a\"\nmiddleware = [\"m\"]\ncomponent = \"a.wasm\"\ninstance_reuse = 8\n",
+    );
+    assert!(
+        e.contains("route #1 (/a)") && e.contains("instance_reuse") && e.contains("middleware"),
+        "{e}"
+    );
+}

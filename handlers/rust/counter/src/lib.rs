@@ -1,0 +1,35 @@
+//! `counter`: answers `count=N`, where N is how many requests *this
+//! instance* has served, kept in a static. On a route with a fresh instance
+//! per request it always says `count=1`; on an `instance_reuse` route it
+//! counts up until the host replaces the instance. That makes instance reuse
+//! (and its end: a trap, a deadline, the reuse bound) visible to a test.
+//!
+//! `?trap` panics (a wasm trap) after counting, before answering. Every
+//! request also prints `counter: count=N` to stdout, so a test can check that
+//! the host tags the line with the request that printed it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sdk::{IncomingRequest, ResponseOutparam};
+
+/// Requests served by this instance: survives between requests only when
+/// the host reuses the instance.
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+struct Counter;
+
+impl sdk::Guest for Counter {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let count = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+        println!("counter: count={count}");
+        let target = request.path_with_query().unwrap_or_default();
+        if sdk::query(&target).iter().any(|(key, _)| key == "trap") {
+            panic!("counter: trap requested at count={count}");
+        }
+        if let Err(e) = sdk::respond_text(out, 200, &format!("count={count}\n")) {
+            eprintln!("counter: {e}");
+        }
+    }
+}
+
+sdk::export!(Counter);
