@@ -20,6 +20,9 @@
 //!
 //! [server]                           # connection-level limits (see ServerLimits)
 //! max_concurrent_requests = 1000
+//!
+//! [admin]                            # the admin API (see AdminConfig)
+//! token_file = "admin.token"         # relative to this file
 //! ```
 
 pub use crate::limits::{Limits, ServerLimits};
@@ -41,6 +44,26 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Connection- and server-wide limits.
     pub server: ServerLimits,
+    /// The admin API's settings.
+    pub admin: AdminConfig,
+}
+
+/// The `[admin]` section: read at start-up only.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdminConfig {
+    /// A file holding the admin API's bearer token, resolved against the
+    /// config file's folder (`SWITCHYARD_ADMIN_TOKEN` wins over it).
+    pub token_file: Option<PathBuf>,
+    /// The largest component `PUT /admin/routes/{name}/component` accepts
+    /// (`max_upload_mb`, default 64).
+    pub max_upload_bytes: u64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    token_file: Option<PathBuf>,
+    max_upload_mb: Option<i64>,
 }
 
 /// One `[[route]]` entry, validated.
@@ -125,6 +148,8 @@ struct RawConfig {
     defaults: RawLimits,
     #[serde(default)]
     server: RawServer,
+    #[serde(default)]
+    admin: RawAdmin,
 }
 
 // `flatten` and `deny_unknown_fields` do not mix in serde, so unknown keys
@@ -182,6 +207,22 @@ impl Config {
             .apply(&Limits::default())
             .map_err(section("defaults"))?;
         let server = raw.server.resolve().map_err(section("server"))?;
+        let admin = AdminConfig {
+            token_file: match raw.admin.token_file {
+                Some(path) if path.as_os_str().is_empty() => {
+                    return Err(section("admin")("`token_file` is empty".into()))
+                }
+                path => path.map(|path| base.join(path)),
+            },
+            max_upload_bytes: match raw.admin.max_upload_mb {
+                Some(mb) => {
+                    crate::limits::bounded("max_upload_mb", mb, 1, 1024)
+                        .map_err(section("admin"))?
+                        << 20
+                }
+                None => 64 << 20,
+            },
+        };
 
         let mut routes = Vec::with_capacity(raw.routes.len());
         let mut by_pattern: HashMap<Pattern, usize> = HashMap::new();
@@ -275,12 +316,13 @@ impl Config {
             listen,
             routes,
             server,
+            admin,
         })
     }
 }
 
 /// Route names appear in logs, metrics and URLs, so keep them plain.
-fn validate_name(name: &str) -> Result<(), String> {
+pub fn validate_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name

@@ -42,6 +42,8 @@ pub struct Handler {
     pub digest: Digest,
     /// How long reading, compiling and pre-instantiating took.
     pub load_time: Duration,
+    /// When it was compiled.
+    pub loaded_at: std::time::SystemTime,
     /// The route's budget.
     pub limits: Limits,
     /// Instance slots of this route (`max_concurrency`).
@@ -101,6 +103,7 @@ impl Handler {
             file: route.component.clone(),
             digest,
             load_time: started.elapsed(),
+            loaded_at: std::time::SystemTime::now(),
             slots: Arc::new(Semaphore::new(route.limits.max_concurrency)),
             limits: route.limits.clone(),
             env: route.env.clone(),
@@ -124,6 +127,7 @@ impl Handler {
             file: route.component.clone(),
             digest: self.digest,
             load_time: self.load_time,
+            loaded_at: self.loaded_at,
             slots: self.slots_for(&route.limits),
             limits: route.limits.clone(),
             env: route.env.clone(),
@@ -175,7 +179,9 @@ impl Handler {
             return Err(InvokeError::BodyTooLarge(max_body));
         }
         let body_too_large = Arc::new(AtomicBool::new(false));
-        let request = request.map(|body| LimitedBody::new(body, max_body, body_too_large.clone()));
+        let request = request.map(|body| {
+            LimitedBody::new(body, max_body, body_too_large.clone(), tag.route.clone())
+        });
 
         let state = RequestState::new(
             &self.env,
@@ -208,10 +214,13 @@ impl Handler {
             .map_err(|e| InvokeError::Internal(e.into()))?;
 
         let pre = self.pre.clone();
+        let route = tag.route.clone();
         let mut guest = tokio::spawn(async move {
             let _admission = admission;
             let run = async {
+                let instantiating = Instant::now();
                 let proxy = pre.instantiate_async(&mut store).await?;
+                crate::telemetry::instantiated(&route, instantiating.elapsed());
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, request, outparam)
@@ -227,6 +236,7 @@ impl Handler {
                     Err(anyhow::Error::new(DeadlineExceeded(timeout)))
                 }
                 Ok(Err(error)) if memory.exceeded => {
+                    crate::telemetry::limit_hit(&route, "memory");
                     Err(anyhow::Error::from(error).context(format!(
                         "the guest ran out of memory: its limit is {} MiB",
                         memory.limit() >> 20

@@ -112,7 +112,7 @@ pub(crate) struct RawServer {
 }
 
 /// `value` if within `min..=max`, else a message naming `key` and the range.
-fn bounded(key: &str, value: i64, min: i64, max: i64) -> Result<u64, String> {
+pub(crate) fn bounded(key: &str, value: i64, min: i64, max: i64) -> Result<u64, String> {
     if (min..=max).contains(&value) {
         Ok(value as u64)
     } else {

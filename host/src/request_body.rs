@@ -5,6 +5,8 @@
 //! body without one fails in the guest's stream once it passes the limit (the
 //! guest sees wasi:http's `HTTP-request-body-size` error). The shared flag
 //! lets the host answer 413 instead of whatever the guest made of the error.
+//! The bytes the guest read are counted in the route's metrics when the body
+//! is dropped.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -21,17 +23,31 @@ pub struct LimitedBody {
     remaining: u64,
     limit: u64,
     exceeded: Arc<AtomicBool>,
+    route: Arc<str>,
 }
 
 impl LimitedBody {
-    /// Wrap `inner`; `exceeded` is set if the body passes `limit`.
-    pub fn new(inner: Incoming, limit: u64, exceeded: Arc<AtomicBool>) -> LimitedBody {
+    /// Wrap `inner` (the body of a request to `route`); `exceeded` is set
+    /// if the body passes `limit`.
+    pub fn new(
+        inner: Incoming,
+        limit: u64,
+        exceeded: Arc<AtomicBool>,
+        route: Arc<str>,
+    ) -> LimitedBody {
         LimitedBody {
             inner,
             remaining: limit,
             limit,
             exceeded,
+            route,
         }
+    }
+}
+
+impl Drop for LimitedBody {
+    fn drop(&mut self) {
+        crate::telemetry::bytes_in(&self.route, self.limit - self.remaining);
     }
 }
 
