@@ -397,18 +397,27 @@ fn an_unreadable_or_empty_token_file_stops_the_start() {
     let config = dir.path().join("switchyard.toml");
     std::fs::write(
         &config,
-        format!("[admin]\ntoken_file = \"admin.token\"\n\n{}", route("/hello", "hello")),
+        format!(
+            "[admin]\ntoken_file = \"admin.token\"\n\n{}",
+            route("/hello", "hello")
+        ),
     )
     .unwrap();
     let config = config.to_str().unwrap();
     let (code, stderr) = run_to_exit(&["serve", "--config", config, "--listen", "127.0.0.1:0"]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("admin.token") && stderr.contains("cannot read"), "{stderr}");
+    assert!(
+        stderr.contains("admin.token") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
 
     std::fs::write(dir.path().join("admin.token"), "\n").unwrap();
     let (code, stderr) = run_to_exit(&["serve", "--config", config, "--listen", "127.0.0.1:0"]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("admin.token") && stderr.contains("empty"), "{stderr}");
+    assert!(
+        stderr.contains("admin.token") && stderr.contains("empty"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -431,7 +440,11 @@ fn the_real_binary_takes_its_token_from_the_environment() {
         assert_eq!(listed.status(), 200);
         let routes: serde_json::Value = listed.json().await.unwrap();
         assert_eq!(routes["routes"][0]["name"], "hello");
-        let ready = http1().get(format!("http://{admin}/readyz")).send().await.unwrap();
+        let ready = http1()
+            .get(format!("http://{admin}/readyz"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(ready.status(), 200);
     });
 }

@@ -227,14 +227,24 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn in_flight_gauge_follows_a_streaming_response() {
-    let server =
-        TestServer::start_with_admin(&named("/m/stream", "stream", "m-stream"), None).await;
+async fn in_flight_gauge_follows_a_streaming_response_and_a_full_route_is_a_limit_hit() {
+    let config = format!(
+        "{}max_concurrency = 1\n[server]\nqueue_timeout_ms = 50\n",
+        named("/m/stream", "stream", "m-stream")
+    );
+    let server = TestServer::start_with_admin(&config, None).await;
     let in_flight = |text: &str| {
         sample(
             text,
             "switchyard_requests_in_flight",
             &[("route", "m-stream")],
+        )
+    };
+    let full = |text: &str| {
+        sample(
+            text,
+            "switchyard_limit_hits_total",
+            &[("route", "m-stream"), ("limit", "concurrency")],
         )
     };
     let response = http1()
@@ -246,6 +256,23 @@ async fn in_flight_gauge_follows_a_streaming_response() {
     body.next().await.unwrap().unwrap();
     let during = scrape(&server).await;
     assert_eq!(in_flight(&during), 1.0, "{during}");
+    // The only slot is taken: a second request waits 50 ms, then 503.
+    let refused = http1()
+        .get(server.url("/m/stream?bytes=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    refused.bytes().await.unwrap();
+    let after = scrape_until(&server, "the 503 counted", |text| {
+        sample(
+            text,
+            "switchyard_requests_total",
+            &[("route", "m-stream"), ("status", "5xx")],
+        ) == 1.0
+    })
+    .await;
+    assert_eq!(full(&after) - full(&during), 1.0, "{after}");
     while let Some(chunk) = body.next().await {
         chunk.unwrap();
     }
