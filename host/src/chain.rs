@@ -44,6 +44,7 @@ pub fn is_next(uri: &http::Uri) -> bool {
 }
 
 /// One step of a chain.
+#[derive(Clone)]
 pub enum Element {
     /// A component: a middleware, or the route's own handler.
     Component(Arc<Handler>),
@@ -95,6 +96,24 @@ impl Chain {
             Element::Component(handler) => Some(handler),
             Element::Upstream(_) => None,
         })
+    }
+
+    /// The route's own component (the last element), unless the chain ends
+    /// in an upstream.
+    pub fn component(&self) -> Option<&Arc<Handler>> {
+        match self.elements.last()? {
+            Element::Component(handler) => Some(handler),
+            Element::Upstream(_) => None,
+        }
+    }
+
+    /// This chain with its own component (the last element) replaced.
+    pub fn with_component(&self, handler: Arc<Handler>) -> Chain {
+        let mut elements = self.elements.to_vec();
+        if let Some(last) = elements.last_mut() {
+            *last = Element::Component(handler);
+        }
+        Chain::new(elements)
     }
 
     /// The upstream the chain ends in, if it does.
@@ -164,6 +183,7 @@ impl Chain {
                 let origin = origin(&request, &scheme);
                 let request = request.map(|body| {
                     LimitedBody::new(body, max_body, Arc::new(AtomicBool::new(false)))
+                        .counted(tag.route.clone())
                         .boxed_unsync()
                 });
                 let response = upstream

@@ -32,6 +32,8 @@
 //!
 //! [cache]                            # compiled components on disk (see compile_cache)
 //! dir = "/var/cache/switchyard"      # default $XDG_CACHE_HOME or ~/.cache + /switchyard/compiled
+//! [admin]                            # the admin API (see AdminConfig)
+//! token_file = "admin.token"         # relative to this file
 //! ```
 
 use crate::compile_cache::{CacheSettings, RawCache};
@@ -57,6 +59,26 @@ pub struct Config {
     pub server: ServerLimits,
     /// The compile cache (`[cache]`), read at start-up only.
     pub cache: CacheSettings,
+    /// The admin API's settings.
+    pub admin: AdminConfig,
+}
+
+/// The `[admin]` section: read at start-up only.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdminConfig {
+    /// A file holding the admin API's bearer token, resolved against the
+    /// config file's folder (`SWITCHYARD_ADMIN_TOKEN` wins over it).
+    pub token_file: Option<PathBuf>,
+    /// The largest component `PUT /admin/routes/{name}/component` accepts
+    /// (`max_upload_mb`, default 64).
+    pub max_upload_bytes: u64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    token_file: Option<PathBuf>,
+    max_upload_mb: Option<i64>,
 }
 
 /// One `[[route]]` entry, validated.
@@ -181,6 +203,8 @@ struct RawConfig {
     server: RawServer,
     #[serde(default)]
     cache: RawCache,
+    #[serde(default)]
+    admin: RawAdmin,
 }
 
 // `flatten` and `deny_unknown_fields` do not mix in serde, so unknown keys
@@ -255,6 +279,22 @@ impl Config {
             }
         })?;
         let cache = raw.cache.resolve(base).map_err(section("cache"))?;
+        let admin = AdminConfig {
+            token_file: match raw.admin.token_file {
+                Some(path) if path.as_os_str().is_empty() => {
+                    return Err(section("admin")("`token_file` is empty".into()))
+                }
+                path => path.map(|path| base.join(path)),
+            },
+            max_upload_bytes: match raw.admin.max_upload_mb {
+                Some(mb) => {
+                    crate::limits::bounded("max_upload_mb", mb, 1, 1024)
+                        .map_err(section("admin"))?
+                        << 20
+                }
+                None => 64 << 20,
+            },
+        };
 
         let mut routes = Vec::with_capacity(raw.routes.len());
         let mut by_pattern: HashMap<Pattern, usize> = HashMap::new();
@@ -388,6 +428,7 @@ impl Config {
             routes,
             server,
             cache,
+            admin,
         })
     }
 }
@@ -410,7 +451,7 @@ fn validate_env(env: &BTreeMap<String, String>) -> Result<(), String> {
 const MAX_INSTANCE_REUSE: i64 = 1_000_000;
 
 /// Route names appear in logs, metrics and URLs, so keep them plain.
-fn validate_name(name: &str) -> Result<(), String> {
+pub fn validate_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name

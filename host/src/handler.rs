@@ -45,6 +45,8 @@ pub struct Handler {
     pub digest: Digest,
     /// How long reading, compiling and pre-instantiating took.
     pub load_time: Duration,
+    /// When it was compiled.
+    pub loaded_at: std::time::SystemTime,
     /// The route's budget.
     pub limits: Limits,
     /// Instance slots of this route (`max_concurrency`).
@@ -109,6 +111,7 @@ impl Handler {
             file: route.component.clone(),
             digest,
             load_time: started.elapsed(),
+            loaded_at: std::time::SystemTime::now(),
             slots: Arc::new(Semaphore::new(route.limits.max_concurrency)),
             limits: route.limits.clone(),
             instance_reuse: route.instance_reuse,
@@ -134,6 +137,7 @@ impl Handler {
             file: route.component.clone(),
             digest: self.digest,
             load_time: self.load_time,
+            loaded_at: self.loaded_at,
             slots: self.slots_for(&route.limits),
             limits: route.limits.clone(),
             instance_reuse: route.instance_reuse,
@@ -218,7 +222,17 @@ impl Handler {
             return Err(InvokeError::BodyTooLarge(max_body));
         }
         let body_too_large = Arc::new(AtomicBool::new(false));
-        let request = request.map(|body| LimitedBody::new(body, max_body, body_too_large.clone()));
+        // The client's body (first element) counts in the route's metrics;
+        // a body a middleware passes on is the same bytes again.
+        let from_client = admission.is_some();
+        let request = request.map(|body| {
+            let body = LimitedBody::new(body, max_body, body_too_large.clone());
+            if from_client {
+                body.counted(tag.route.clone())
+            } else {
+                body
+            }
+        });
 
         let state = RequestState::new(
             &self.env,
@@ -252,10 +266,13 @@ impl Handler {
             .map_err(|e| InvokeError::Internal(e.into()))?;
 
         let pre = self.pre.clone();
+        let route = tag.route.clone();
         let mut guest = tokio::spawn(async move {
             let _admission = admission;
             let run = async {
+                let instantiating = Instant::now();
                 let proxy = pre.instantiate_async(&mut store).await?;
+                crate::telemetry::instantiated(&route, instantiating.elapsed());
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, request, outparam)
@@ -271,6 +288,7 @@ impl Handler {
                     Err(anyhow::Error::new(DeadlineExceeded(timeout)))
                 }
                 Ok(Err(error)) if memory.exceeded => {
+                    crate::telemetry::limit_hit(&route, "memory");
                     Err(anyhow::Error::from(error).context(format!(
                         "the guest ran out of memory: its limit is {} MiB",
                         memory.limit() >> 20

@@ -27,6 +27,9 @@
 //! | [`registry`] | the current snapshot of routes and handlers, swapped atomically |
 //! | [`reload`] | watch files, rebuild off the request path, swap on success |
 //! | [`service`] | one request: route, request id, invoke, errors → status |
+//! | [`access`] | the access log line and request metrics, when the body ends |
+//! | [`telemetry`] | Prometheus metric names, the recorder, small helpers |
+//! | [`admin`] | the admin listener: metrics, health, the token-guarded route API |
 //! | [`error`] | the error a request can end in, mapped to a status in one place |
 //! | [`check`] | `switchyard check`: can this host serve a `.wasm` file, and if not, why |
 //! | [`server`] | accept loop, HTTP/1.1 + h2 (cleartext or TLS), graceful shutdown |
@@ -47,6 +50,8 @@
 //!    ([`body::GuardedBody`]); if the guest fails mid-stream the response is
 //!    cut short so the client can tell.
 
+pub mod access;
+pub mod admin;
 pub mod body;
 pub mod chain;
 pub mod check;
@@ -67,6 +72,7 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod tls;
+pub mod telemetry;
 pub mod tuning;
 pub mod upstream;
 

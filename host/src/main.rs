@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard::{Config, Host, ServerOptions};
+use switchyard::{admin, Config, Host, ServerOptions};
 
 /// Serve HTTP from WebAssembly components (wasi:http/proxy).
 #[derive(Parser)]
@@ -15,6 +15,40 @@ use switchyard::{Config, Host, ServerOptions};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log format: `human` lines or one JSON object per line. Filter with
+    /// RUST_LOG (e.g. `RUST_LOG=info,switchyard::access=warn`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Human,
+        env = "SWITCHYARD_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+/// `--admin-listen`: an address, or `none`.
+#[derive(Clone, Copy)]
+struct AdminListen(Option<SocketAddr>);
+
+impl std::str::FromStr for AdminListen {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "none" => Ok(AdminListen(None)),
+            _ => value
+                .parse()
+                .map(|addr| AdminListen(Some(addr)))
+                .map_err(|_| format!("expected IP:PORT or `none`, got {value:?}")),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -70,20 +104,32 @@ struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Address of the admin listener (/metrics, /healthz, /readyz, and the
+    /// /admin API when a token is set), or `none`.
+    #[arg(
+        long,
+        env = "SWITCHYARD_ADMIN_LISTEN",
+        default_value = "127.0.0.1:9091",
+        value_name = "ADDR"
+    )]
+    admin_listen: AdminListen,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Human => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Check(args) => return check(args),
@@ -104,6 +150,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let url_scheme = if tls.is_some() { "https" } else { "http" };
+    let token = admin::Token::resolve(std::env::var_os(admin::token::TOKEN_ENV), &config.admin)?;
     let listen = args
         .listen
         .or(config.listen)
@@ -113,6 +160,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async move {
+        // First, so /healthz answers (and /readyz says 503) while routes load.
+        let admin = match args.admin_listen.0 {
+            Some(address) => Some(start_admin(address, &config, token).await?),
+            None => None,
+        };
         let mut cache = config.cache.clone();
         if let Some(dir) = args.cache_dir {
             cache.dir = Some(dir);
@@ -120,6 +172,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cache.enabled &= !args.no_cache;
         let host = Arc::new(Host::with_cache(&cache)?);
         let service = switchyard::load(host, &config)?;
+        if let Some(admin) = &admin {
+            admin.ready(service.registry().clone());
+        }
         let _reload = switchyard::watch(&service, &config, !args.no_watch);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -160,6 +215,28 @@ fn check(args: CheckArgs) -> std::process::ExitCode {
     } else {
         std::process::ExitCode::FAILURE
     }
+}
+
+/// Bind the admin listener, announce it, and serve it in the background.
+async fn start_admin(
+    address: SocketAddr,
+    config: &Config,
+    token: Option<admin::Token>,
+) -> anyhow::Result<Arc<admin::Admin>> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (--admin-listen)"))?;
+    let address = listener.local_addr().context("reading the admin address")?;
+    if token.is_none() {
+        tracing::info!(
+            "admin API off: set {} or `[admin] token_file` to enable /admin",
+            admin::token::TOKEN_ENV
+        );
+    }
+    let admin = Arc::new(admin::Admin::new(config, token));
+    println!("admin listening on http://{address}");
+    tokio::spawn(admin::serve(listener, admin.clone()));
+    Ok(admin)
 }
 
 /// Install SIGINT and SIGTERM handlers now; the future resolves on the

@@ -316,6 +316,7 @@ impl WasiHttpHooks for Outbound {
         let (gate, tag, url) = (self.gate.clone(), self.tag.clone(), request.uri().clone());
         if !gate.allows(&url) {
             gate.denied.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::limit_hit(&tag.route, "outbound_denied");
             let why = match gate.allowed.is_empty() {
                 true => "no outbound hosts are allowed for this route",
                 false => "the URL matches none of this route's allowed outbound hosts",

@@ -109,6 +109,9 @@ pub enum Strictness {
 pub struct Registry {
     host: Arc<Host>,
     current: ArcSwap<Snapshot>,
+    /// Held while a new snapshot is built from the current one and installed
+    /// (hot reload, admin API), so two updates never overwrite each other.
+    updates: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -130,6 +133,7 @@ impl Registry {
         Ok(Registry {
             host,
             current: ArcSwap::from_pointee(snapshot),
+            updates: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -246,6 +250,11 @@ impl Registry {
     /// Install a new snapshot; requests already running keep the old one.
     pub fn install(&self, snapshot: Snapshot) {
         self.current.store(Arc::new(snapshot));
+    }
+
+    /// Wait for the right to build and install the next snapshot.
+    pub async fn updating(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.updates.lock().await
     }
 
     /// The engine and linker handlers are loaded with.

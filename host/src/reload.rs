@@ -54,6 +54,16 @@ impl Reloader {
     /// Re-read the config and install a new snapshot if anything changed.
     /// Returns the config that is now in force.
     pub async fn reload(&self) -> Result<Config, ReloadError> {
+        let outcome = self.try_reload().await;
+        if outcome.is_err() {
+            crate::telemetry::reloaded(false);
+        }
+        outcome
+    }
+
+    async fn try_reload(&self) -> Result<Config, ReloadError> {
+        // One swap at a time (the admin API swaps too).
+        let _updating = self.registry.updating().await;
         let started = Instant::now();
         let config = Config::load(&self.config_file)?;
         let registry = self.registry.clone();
@@ -80,6 +90,10 @@ impl Reloader {
         };
         if replaces_anything || reorders {
             self.registry.install(snapshot);
+            crate::telemetry::reloaded(true);
+        }
+        if changes.iter().any(|c| matches!(c, Change::Kept { .. })) {
+            crate::telemetry::reloaded(false);
         }
         let took = started.elapsed();
         for change in changes {

@@ -5,6 +5,8 @@
 //! body without one fails in the guest's stream once it passes the limit (the
 //! guest sees wasi:http's `HTTP-request-body-size` error). The shared flag
 //! lets the host answer 413 instead of whatever the guest made of the error.
+//! The bytes the guest read from the client are counted in the route's metrics when the body
+//! is dropped.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -22,6 +24,8 @@ pub struct LimitedBody<B = Incoming> {
     remaining: u64,
     limit: u64,
     exceeded: Arc<AtomicBool>,
+    /// Whose metrics count the bytes read (see [`LimitedBody::counted`]).
+    route: Option<Arc<str>>,
 }
 
 impl<B> LimitedBody<B> {
@@ -32,6 +36,25 @@ impl<B> LimitedBody<B> {
             remaining: limit,
             limit,
             exceeded,
+            route: None,
+        }
+    }
+}
+
+impl<B> LimitedBody<B> {
+    /// Count the bytes the guest reads in `route`'s metrics when the body is
+    /// dropped: for the client's body only, not one a middleware passes on
+    /// (the same bytes again).
+    pub fn counted(mut self, route: Arc<str>) -> LimitedBody<B> {
+        self.route = Some(route);
+        self
+    }
+}
+
+impl<B> Drop for LimitedBody<B> {
+    fn drop(&mut self) {
+        if let Some(route) = &self.route {
+            crate::telemetry::bytes_in(route, self.limit - self.remaining);
         }
     }
 }

@@ -115,7 +115,9 @@ impl ReusePool {
         }
         let body_too_large = Arc::new(AtomicBool::new(false));
         let request = request.map(|body| {
-            LimitedBody::new(body, max_body, body_too_large.clone()).boxed_unsync()
+            LimitedBody::new(body, max_body, body_too_large.clone())
+                .counted(tag.route.clone())
+                .boxed_unsync()
         });
         let (report, outcome) = oneshot::channel();
         let ticket = Ticket {

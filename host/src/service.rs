@@ -1,10 +1,13 @@
 //! One HTTP request, from routing to the response head.
 //!
 //! Takes the current snapshot, finds the route, gives the request an id
-//! (returned to the client as `x-request-id` and attached to every log line
-//! about it), runs the handler and turns any failure into a status through
-//! [`InvokeError`] — so the connection layer only ever sees a response.
+//! (the client's valid `x-request-id`, else a new one; returned to the
+//! client as `x-request-id` and attached to every log line about it), runs
+//! the handler and turns any failure into a status through [`InvokeError`] —
+//! so the connection layer only ever sees a response. The access line is
+//! written when the body ends ([`AccessBody`]).
 
+use crate::access::{self, AccessBody, AccessRecord, InFlight};
 use crate::body::{self, ResponseBody};
 use crate::config::ServerLimits;
 use crate::error::InvokeError;
@@ -80,7 +83,15 @@ impl Service {
         &self.registry
     }
 
-    fn request_id(&self) -> Arc<str> {
+    /// The client's `x-request-id` if it is valid, else a new id.
+    fn request_id<B>(&self, request: &hyper::Request<B>) -> Arc<str> {
+        if let Some(id) = request.headers().get(REQUEST_ID_HEADER) {
+            if access::valid_request_id(id.as_bytes()) {
+                if let Ok(id) = id.to_str() {
+                    return id.into();
+                }
+            }
+        }
         let n = self.next_id.fetch_add(1, Ordering::Relaxed);
         format!("{:08x}-{n:x}", self.id_prefix).into()
     }
@@ -91,7 +102,7 @@ impl Service {
         request: hyper::Request<Incoming>,
     ) -> Result<hyper::Response<ResponseBody>, Infallible> {
         let started = Instant::now();
-        let request_id = self.request_id();
+        let request_id = self.request_id(&request);
         let method = request.method().clone();
         let path = request.uri().path().to_string();
         let scheme = match request.extensions().get::<OverTls>() {
@@ -100,7 +111,7 @@ impl Service {
         };
         let snapshot = self.registry.snapshot();
 
-        let (mut response, route_name, generation) = match snapshot.route(&path) {
+        let (mut response, route_name, generation, in_flight) = match snapshot.route(&path) {
             None => (
                 plain(
                     StatusCode::NOT_FOUND,
@@ -108,8 +119,10 @@ impl Service {
                 ),
                 None,
                 None,
+                InFlight::enter(None),
             ),
             Some(route) => {
+                let in_flight = InFlight::enter(Some(route.chain.route()));
                 let tag = RequestTag {
                     route: route.chain.route().clone(),
                     request_id: request_id.clone(),
@@ -126,7 +139,7 @@ impl Service {
                         plain(error.status(), error.public_message())
                     }
                 };
-                (response, Some(tag.route), Some(route.generation))
+                (response, Some(tag.route), Some(route.generation), in_flight)
             }
         };
 
@@ -137,23 +150,31 @@ impl Service {
         if let Some(generation) = generation {
             headers.insert(GENERATION_HEADER, HeaderValue::from(generation));
         }
-        tracing::info!(
-            target: "switchyard::access",
-            request_id = %request_id,
-            method = %method,
-            path = %path,
-            route = route_name.as_deref().unwrap_or("-"),
-            generation = generation.unwrap_or(0),
-            status = response.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64,
-            "request"
-        );
-        Ok(response)
+        let record = AccessRecord {
+            request_id,
+            method,
+            path,
+            route: route_name,
+            generation,
+            status: 0,
+            started,
+            in_flight,
+        };
+        Ok(AccessBody::wrap(response, record))
     }
 }
 
 pub(crate) fn log_failure(tag: &RequestTag, error: &InvokeError) {
     let (route, request_id) = (&tag.route, &tag.request_id);
+    let limit = match error {
+        InvokeError::Timeout(_) => Some("timeout"),
+        InvokeError::BodyTooLarge(_) => Some("request_body"),
+        InvokeError::Overloaded(_) => Some("concurrency"),
+        _ => None,
+    };
+    if let Some(limit) = limit {
+        crate::telemetry::limit_hit(route, limit);
+    }
     match error {
         InvokeError::BadRequest(_) | InvokeError::BodyTooLarge(_) | InvokeError::Overloaded(_) => {
             tracing::warn!(%route, %request_id, "{error}")

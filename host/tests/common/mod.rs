@@ -112,6 +112,9 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// The config file the server was started from (and watches, if it does).
     pub config_file: PathBuf,
+    /// The admin listener's address, when started with one.
+    pub admin: Option<std::net::SocketAddr>,
+    admin_task: Option<tokio::task::JoinHandle<()>>,
     reload: Option<tokio::task::JoinHandle<()>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -120,15 +123,30 @@ pub struct TestServer {
 impl TestServer {
     /// Start a server for the given config text (routes from [`route`]).
     pub async fn start(config_text: &str) -> TestServer {
-        TestServer::start_with(config_text, false).await
+        TestServer::start_with(config_text, false, None).await
     }
 
     /// Start a server that hot-reloads its config file and components.
     pub async fn start_watching(config_text: &str) -> TestServer {
-        TestServer::start_with(config_text, true).await
+        TestServer::start_with(config_text, true, None).await
     }
 
-    async fn start_with(config_text: &str, watch: bool) -> TestServer {
+    /// Start a watching server with an admin listener on 127.0.0.1:0; the
+    /// admin API is on when `token` is given.
+    pub async fn start_with_admin(config_text: &str, token: Option<&str>) -> TestServer {
+        TestServer::start_with(
+            config_text,
+            true,
+            Some(token.map(switchyard::admin::Token::new)),
+        )
+        .await
+    }
+
+    async fn start_with(
+        config_text: &str,
+        watch: bool,
+        admin: Option<Option<switchyard::admin::Token>>,
+    ) -> TestServer {
         log_buffer();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("switchyard.toml");
@@ -141,6 +159,19 @@ impl TestServer {
             .expect("loading the test routes");
         let config = Config::load(&file).unwrap();
         let reload = watch.then(|| switchyard::watch(&service, &config, true));
+        let (admin, admin_task) = match admin {
+            None => (None, None),
+            Some(token) => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let admin = Arc::new(switchyard::admin::Admin::new(&config, token));
+                admin.ready(service.registry().clone());
+                (
+                    Some(addr),
+                    Some(tokio::spawn(switchyard::admin::serve(listener, admin))),
+                )
+            }
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
@@ -156,6 +187,8 @@ impl TestServer {
             addr,
             dir,
             config_file: file,
+            admin,
+            admin_task,
             reload,
             shutdown: Some(shutdown),
             task: Some(task),
@@ -167,6 +200,14 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `http://ADMIN{path}` on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!(
+            "http://{}{path}",
+            self.admin.expect("started with an admin listener")
+        )
+    }
+
     /// A path in the server's private folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -176,6 +217,9 @@ impl TestServer {
     pub async fn stop(mut self) {
         if let Some(reload) = self.reload.take() {
             reload.abort();
+        }
+        if let Some(admin) = self.admin_task.take() {
+            admin.abort();
         }
         let _ = self.shutdown.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap().unwrap();
@@ -217,19 +261,33 @@ pub fn clients() -> [(&'static str, reqwest::Client); 2] {
 pub struct Process {
     pub child: Child,
     pub addr: std::net::SocketAddr,
+    /// The admin listener's address, if it runs one.
+    pub admin: Option<std::net::SocketAddr>,
     /// stderr lines, collected in the background.
     pub stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Process {
     /// Run `switchyard serve --config FILE --listen 127.0.0.1:0` and wait for
-    /// its `listening on http(s)://` line.
+    /// its `listening on http(s)://` line. No admin listener unless `extra`
+    /// passes `--admin-listen` (parallel tests would fight over its default port).
     pub fn spawn(config: &Path, extra: &[&str]) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        Process::spawn_env(config, extra, &[])
+    }
+
+    /// [`Process::spawn`] with extra environment variables.
+    pub fn spawn_env(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Process {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        command
             .args(["serve", "--config"])
             .arg(config)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0"]);
+        if !extra.contains(&"--admin-listen") {
+            command.args(["--admin-listen", "none"]);
+        }
+        let mut child = command
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -238,9 +296,17 @@ impl Process {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
-        let line = line.trim();
-        let addr = (line.strip_prefix("listening on http://"))
-            .or_else(|| line.strip_prefix("listening on https://"))
+        let admin = line
+            .trim()
+            .strip_prefix("admin listening on http://")
+            .map(|addr| addr.parse().unwrap());
+        if admin.is_some() {
+            line.clear();
+            stdout.read_line(&mut line).unwrap();
+        }
+        let trimmed = line.trim();
+        let addr = (trimmed.strip_prefix("listening on http://"))
+            .or_else(|| trimmed.strip_prefix("listening on https://"))
             .unwrap_or_else(|| {
                 panic!(
                     "expected a 'listening on' line, got {line:?}; stderr: {:?}",
@@ -252,6 +318,7 @@ impl Process {
         Process {
             child,
             addr,
+            admin,
             stderr,
         }
     }
@@ -305,6 +372,7 @@ fn collect_lines(stderr: ChildStderr) -> Arc<Mutex<Vec<String>>> {
 pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(args)
+        .env("SWITCHYARD_ADMIN_LISTEN", "none")
         .stdin(Stdio::null())
         .output()
         .expect("running switchyard");

@@ -1,0 +1,121 @@
+//! The server's Prometheus metrics: their names in one place, the recorder,
+//! and the few helpers the request path calls.
+//!
+//! Recording goes through the `metrics` facade, which does nothing until a
+//! recorder is installed; [`install`] installs the Prometheus recorder once
+//! per process, when the admin listener starts (without a listener nobody
+//! could scrape, so nothing is recorded). The admin listener renders the
+//! text format itself: the exporter's own HTTP listener is not compiled in.
+//!
+//! Every per-route series carries a `route` label (the route's name; `-` for
+//! requests no route matched).
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Requests answered, by `route` and `status` class (`2xx` … `5xx`).
+pub const REQUESTS: &str = "switchyard_requests_total";
+/// Seconds from arrival until the response body ended, by `route`.
+pub const REQUEST_DURATION: &str = "switchyard_request_duration_seconds";
+/// Requests whose response is not finished yet, by `route`.
+pub const IN_FLIGHT: &str = "switchyard_requests_in_flight";
+/// Seconds to create a guest instance for one request, by `route`.
+pub const INSTANTIATION: &str = "switchyard_instantiation_seconds";
+/// Request body bytes the guest read, by `route`.
+pub const BYTES_IN: &str = "switchyard_request_body_bytes_total";
+/// Response body bytes sent to clients, by `route`.
+pub const BYTES_OUT: &str = "switchyard_response_body_bytes_total";
+/// Snapshots swapped in (hot reloads and admin uploads/deletes that changed something).
+pub const RELOADS: &str = "switchyard_reloads_total";
+/// Reloads that failed and left the previous version serving.
+pub const RELOAD_FAILURES: &str = "switchyard_reload_failures_total";
+/// Requests stopped by a limit, by `route` and `limit`: `timeout`,
+/// `memory`, `concurrency`, `request_body`, `outbound_denied`.
+pub const LIMIT_HITS: &str = "switchyard_limit_hits_total";
+
+/// Latency buckets (seconds): 0.5 ms to 30 s.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Install the Prometheus recorder (once per process) and return its handle.
+pub fn install() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+                .expect("the bucket list is not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            if let Err(error) = metrics::set_global_recorder(recorder) {
+                tracing::warn!(
+                    "another metrics recorder is installed; /metrics stays empty: {error}"
+                );
+            }
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(REQUESTS, "Requests answered, by route and status class.");
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "Time from arrival until the response body ended."
+    );
+    describe_gauge!(IN_FLIGHT, "Requests whose response is not finished yet.");
+    describe_histogram!(
+        INSTANTIATION,
+        Unit::Seconds,
+        "Time to create a guest instance for one request."
+    );
+    describe_counter!(BYTES_IN, Unit::Bytes, "Request body bytes read by guests.");
+    describe_counter!(BYTES_OUT, Unit::Bytes, "Response body bytes sent.");
+    describe_counter!(RELOADS, "Route table swaps (hot reload or admin API).");
+    describe_counter!(RELOAD_FAILURES, "Reloads that kept the previous version.");
+    describe_counter!(
+        LIMIT_HITS,
+        "Requests stopped by a limit, by route and limit."
+    );
+}
+
+/// Count a request stopped by `limit` on `route`.
+pub fn limit_hit(route: &str, limit: &'static str) {
+    metrics::counter!(LIMIT_HITS, "route" => route.to_string(), "limit" => limit).increment(1);
+}
+
+/// Record one guest instantiation.
+pub fn instantiated(route: &str, took: Duration) {
+    metrics::histogram!(INSTANTIATION, "route" => route.to_string()).record(took.as_secs_f64());
+}
+
+/// Count request body bytes a guest read.
+pub fn bytes_in(route: &str, bytes: u64) {
+    if bytes > 0 {
+        metrics::counter!(BYTES_IN, "route" => route.to_string()).increment(bytes);
+    }
+}
+
+/// Count a reload (`ok`) or a failed one.
+pub fn reloaded(ok: bool) {
+    match ok {
+        true => metrics::counter!(RELOADS).increment(1),
+        false => metrics::counter!(RELOAD_FAILURES).increment(1),
+    }
+}
+
+/// `2xx`, `4xx`, ...: the `status` label of [`REQUESTS`].
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
