@@ -1,5 +1,5 @@
-//! The one wasmtime [`Engine`] and [`Linker`] every handler shares, and the
-//! step that turns `.wasm` bytes into a pre-instantiated handler.
+//! The wasmtime [`Engine`]s and [`Linker`]s handlers share, and the step
+//! that turns `.wasm` bytes into a pre-instantiated handler.
 //!
 //! Compiling is the expensive part of loading a component, so the [`Host`]
 //! remembers compiled components by the sha256 of their bytes: loading the
@@ -12,7 +12,7 @@ use crate::state::RequestState;
 use anyhow::{bail, Context as _};
 use sha2::{Digest as _, Sha256};
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
@@ -29,12 +29,19 @@ pub fn digest_hex(digest: &Digest) -> String {
     hex::encode(digest)
 }
 
-/// Engine, linker and compiled-component caches (in memory and on disk).
+/// The engines and linkers handlers run on, and their compiled-component
+/// caches.
+///
+/// Two engines, because wasmtime's component-model concurrency support
+/// (which `instance_reuse`'s `ProxyHandler` needs) is an engine setting that
+/// also sends every plain call through the concurrent event loop and sets up
+/// its state in every `Store`: a cost the fresh-instance path, which never
+/// calls concurrently, should not pay. Routes with `instance_reuse` compile
+/// on the second engine, created the first time one is loaded.
 pub struct Host {
-    engine: Engine,
-    linker: Linker<RequestState>,
-    compiled: Mutex<VecDeque<(Digest, Component)>>,
-    disk: Option<CompileCache>,
+    fresh: Runtime,
+    reusing: Mutex<Option<Arc<Runtime>>>,
+    cache: CacheSettings,
 }
 
 impl Host {
@@ -55,7 +62,90 @@ impl Host {
     /// [`Host::new`] with the compile cache `cache` asks for. A cache
     /// directory that cannot be used is logged and served without.
     pub fn with_cache(cache: &CacheSettings) -> anyhow::Result<Host> {
-        let engine = crate::tuning::engine()?;
+        Ok(Host {
+            fresh: Runtime::new(cache, false)?,
+            reusing: Mutex::new(None),
+            cache: cache.clone(),
+        })
+    }
+
+    /// The on-disk compile cache of the fresh-instance engine, if any.
+    pub fn compile_cache(&self) -> Option<&CompileCache> {
+        self.fresh.disk.as_ref()
+    }
+
+    /// The engine fresh-instance handlers (every route by default) run on.
+    pub fn engine(&self) -> &Engine {
+        &self.fresh.engine
+    }
+
+    /// The digest that identifies `bytes` everywhere (cache, logs, headers).
+    pub fn digest(bytes: &[u8]) -> Digest {
+        Sha256::digest(bytes).into()
+    }
+
+    /// Compile `bytes` (or reuse an earlier compilation of the same bytes,
+    /// whose digest is `digest`) and pre-instantiate it as a
+    /// `wasi:http/proxy` handler: on the fresh-instance engine, or on the
+    /// concurrent one when `reused` (a route with `instance_reuse`).
+    ///
+    /// Logs whether the component was compiled or loaded from the compile
+    /// cache; the caller's span names the route and file.
+    ///
+    /// CPU-heavy: call it from a blocking context, not on the request path.
+    pub fn prepare(
+        &self,
+        bytes: &[u8],
+        digest: Digest,
+        reused: bool,
+    ) -> anyhow::Result<ProxyPre<RequestState>> {
+        if reused {
+            self.reusing()?.prepare(bytes, digest)
+        } else {
+            self.fresh.prepare(bytes, digest)
+        }
+    }
+
+    /// Compile `bytes` on the fresh-instance engine (see [`Host::prepare`]).
+    pub fn compile(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<Component> {
+        self.fresh.compile(bytes, digest)
+    }
+
+    /// Pre-instantiate a component compiled by [`Host::compile`].
+    pub fn pre_instantiate(&self, component: &Component) -> anyhow::Result<ProxyPre<RequestState>> {
+        self.fresh.pre_instantiate(component)
+    }
+
+    /// The linker every fresh-instance handler is instantiated with.
+    pub(crate) fn linker(&self) -> &Linker<RequestState> {
+        &self.fresh.linker
+    }
+
+    /// The engine for `instance_reuse` routes, created on first use.
+    fn reusing(&self) -> anyhow::Result<Arc<Runtime>> {
+        let mut reusing = self.reusing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(runtime) = &*reusing {
+            return Ok(runtime.clone());
+        }
+        let runtime = Arc::new(
+            Runtime::new(&self.cache, true).context("creating the engine for instance_reuse")?,
+        );
+        *reusing = Some(runtime.clone());
+        Ok(runtime)
+    }
+}
+
+/// One engine, its linker and its caches.
+struct Runtime {
+    engine: Engine,
+    linker: Linker<RequestState>,
+    compiled: Mutex<VecDeque<(Digest, Component)>>,
+    disk: Option<CompileCache>,
+}
+
+impl Runtime {
+    fn new(cache: &CacheSettings, concurrent: bool) -> anyhow::Result<Runtime> {
+        let engine = crate::tuning::engine(concurrent)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
@@ -65,27 +155,12 @@ impl Host {
             .context("linking wasi:http")?;
         start_epoch_ticker(&engine);
         let disk = CompileCache::open(cache, &engine);
-        Ok(Host {
+        Ok(Runtime {
             engine,
             linker,
             compiled: Mutex::new(VecDeque::new()),
             disk,
         })
-    }
-
-    /// The on-disk compile cache, if there is one.
-    pub fn compile_cache(&self) -> Option<&CompileCache> {
-        self.disk.as_ref()
-    }
-
-    /// The shared engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
-    /// The digest that identifies `bytes` everywhere (cache, logs, headers).
-    pub fn digest(bytes: &[u8]) -> Digest {
-        Sha256::digest(bytes).into()
     }
 
     /// Compile `bytes` (or reuse an earlier compilation of the same bytes,
@@ -96,14 +171,14 @@ impl Host {
     /// cache; the caller's span names the route and file.
     ///
     /// CPU-heavy: call it from a blocking context, not on the request path.
-    pub fn prepare(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<ProxyPre<RequestState>> {
+    fn prepare(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<ProxyPre<RequestState>> {
         let component = self.compile(bytes, digest)?;
         self.pre_instantiate(&component)
     }
 
     /// Compile `bytes` as a component (or reuse an earlier compilation of
     /// the same bytes, whose digest is `digest`).
-    pub fn compile(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<Component> {
+    fn compile(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<Component> {
         if let Some(component) = self.cached(&digest) {
             return Ok(component);
         }
@@ -114,7 +189,7 @@ impl Host {
 
     /// Resolve a compiled component's imports against the linker and find
     /// its `wasi:http/incoming-handler` export: what serving it needs.
-    pub fn pre_instantiate(&self, component: &Component) -> anyhow::Result<ProxyPre<RequestState>> {
+    fn pre_instantiate(&self, component: &Component) -> anyhow::Result<ProxyPre<RequestState>> {
         let pre = self
             .linker
             .instantiate_pre(component)
@@ -127,10 +202,6 @@ impl Host {
     }
 
     /// The linker every handler is instantiated with.
-    pub(crate) fn linker(&self) -> &Linker<RequestState> {
-        &self.linker
-    }
-
     /// The compile cache's entry for `digest`, else a fresh compilation
     /// (then written to the cache).
     fn load_or_compile(&self, bytes: &[u8], digest: &Digest) -> anyhow::Result<Component> {

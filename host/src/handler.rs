@@ -101,7 +101,7 @@ impl Handler {
     ) -> Result<Handler, LoadError> {
         let started = Instant::now();
         let pre = host
-            .prepare(bytes, digest)
+            .prepare(bytes, digest, route.instance_reuse > 0)
             .map_err(|reason| LoadError::new(route, reason))?;
         let outbound =
             outbound_gate(&route.limits).map_err(|reason| LoadError::new(route, reason))?;

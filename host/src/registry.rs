@@ -296,7 +296,14 @@ fn load_handler(
 ) -> Result<(Arc<Handler>, Outcome), LoadError> {
     let loaded = Handler::read(config).and_then(|(bytes, digest)| match old {
         // Same bytes from the same file: keep the compiled handler.
-        Some(old) if old.digest == digest && old.file == config.component => Ok(None),
+        // (Turning instance_reuse on or off moves it to the other engine.)
+        Some(old)
+            if old.digest == digest
+                && old.file == config.component
+                && (old.instance_reuse > 0) == (config.instance_reuse > 0) =>
+        {
+            Ok(None)
+        }
         _ => {
             // Names the route and file in what loading logs (the compile
             // cache's lines). Error level: shown at any filter.
@@ -321,7 +328,14 @@ fn load_handler(
         (Err(error), Some(old))
             if strictness == Strictness::KeepLastGood && old.file == config.component =>
         {
-            Ok((Arc::new(old.reconfigure(config)?), Outcome::Kept(error)))
+            // Its compiled code belongs to one engine: under a flipped
+            // instance_reuse the last good handler stays exactly as it was.
+            let kept = if (old.instance_reuse > 0) == (config.instance_reuse > 0) {
+                Arc::new(old.reconfigure(config)?)
+            } else {
+                old.clone()
+            };
+            Ok((kept, Outcome::Kept(error)))
         }
         (Err(error), _) => Err(error),
         (Ok(None), None) => unreachable!("no previous handler to reuse"),

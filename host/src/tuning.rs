@@ -65,14 +65,16 @@ const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
 /// `memset` instead of an `madvise` per table.
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
-/// The engine every handler is compiled and run with: pooled when the OS
-/// grants the reservation, on demand otherwise.
-pub fn engine() -> anyhow::Result<Engine> {
-    match Engine::new(&pooled_config()) {
+/// An engine handlers are compiled and run with: pooled when the OS grants
+/// the reservation, on demand otherwise. `concurrent` turns on wasmtime's
+/// component-model concurrency (what `instance_reuse`'s `ProxyHandler`
+/// needs); off, plain calls skip its event loop and per-store state.
+pub fn engine(concurrent: bool) -> anyhow::Result<Engine> {
+    match Engine::new(&pooled_config(concurrent)) {
         Ok(engine) => Ok(engine),
         Err(error) => {
             warn_on_demand(&error.into());
-            Engine::new(&on_demand_config())
+            Engine::new(&on_demand_config(concurrent))
                 .map_err(anyhow::Error::from)
                 .context("creating the wasmtime engine")
         }
@@ -80,9 +82,10 @@ pub fn engine() -> anyhow::Result<Engine> {
 }
 
 /// What every configuration shares.
-fn base_config() -> Config {
+fn base_config(concurrent: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    config.concurrency_support(concurrent);
     // Deadlines: a background ticker advances the epoch; see engine.rs.
     config.epoch_interruption(true);
     // Linear memories start as copy-on-write mappings of the module's
@@ -92,11 +95,11 @@ fn base_config() -> Config {
     config
 }
 
-fn on_demand_config() -> Config {
-    base_config()
+fn on_demand_config(concurrent: bool) -> Config {
+    base_config(concurrent)
 }
 
-fn pooled_config() -> Config {
+fn pooled_config(concurrent: bool) -> Config {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(MAX_INSTANCES)
         .total_stacks(MAX_INSTANCES)
@@ -110,7 +113,7 @@ fn pooled_config() -> Config {
         // Elsewhere the low MEMORY_KEEP_RESIDENT bytes are reset with a
         // `memset` and the rest is decommitted.
         .pagemap_scan(Enabled::Auto);
-    let mut config = base_config();
+    let mut config = base_config(concurrent);
     config.memory_reservation(MAX_MEMORY_BYTES as u64);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config

@@ -196,3 +196,49 @@ async fn body_and_memory_limits_hold_on_a_reused_instance() {
     }
     server.stop().await;
 }
+
+/// Reuse routes run on a second engine (with wasmtime's concurrency support,
+/// which the fresh path does without): turning `instance_reuse` on or off in
+/// a reload moves the same bytes to the other engine instead of reusing code
+/// compiled for the wrong one.
+#[tokio::test]
+async fn turning_instance_reuse_on_and_off_in_a_reload_moves_the_route() {
+    let fresh = route("/flip", "counter");
+    let server = TestServer::start_watching(&fresh).await;
+    let client = http1();
+    assert_eq!(counts(&server, &client, "/flip", 3).await, [1, 1, 1]);
+
+    let generation = |response: &reqwest::Response| -> u64 {
+        response.headers()["x-switchyard-generation"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let until_generation = |wanted: u64| {
+        let (server, client) = (&server, &client);
+        async move {
+            for _ in 0..200 {
+                let response = client.get(server.url("/flip")).send().await.unwrap();
+                if generation(&response) >= wanted {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("generation {wanted} never served");
+        }
+    };
+
+    std::fs::write(&server.config_file, format!("{fresh}instance_reuse = 1000\n")).unwrap();
+    until_generation(2).await;
+    let reused = counts(&server, &client, "/flip", 5).await;
+    assert!(
+        reused.windows(2).any(|w| w[1] == w[0] + 1),
+        "reused after the reload: {reused:?}"
+    );
+
+    std::fs::write(&server.config_file, &fresh).unwrap();
+    until_generation(3).await;
+    assert_eq!(counts(&server, &client, "/flip", 3).await, [1, 1, 1]);
+    server.stop().await;
+}
