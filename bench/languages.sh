@@ -34,16 +34,22 @@ median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[in
 # start NAME CACHE_DIR: spawn the server, wait for its first 200; sets
 # $elapsed_ms, $addr and $pid (left running).
 start() {
-  local name=$1 cache=$2 t0
+  local name=$1 cache=$2 t0 tries=0
+  # Never read the previous run's address.
+  rm -f "$work/$name.out"
   t0=$(now_ns)
   RUST_LOG=warn "$bin" serve --no-watch --config "$work/$name.toml" --listen 127.0.0.1:0 \
     --cache-dir "$cache" > "$work/$name.out" 2>"$work/$name.err" &
   pid=$!
-  until addr=$(sed -n 's#^listening on http://##p' "$work/$name.out") && [ -n "$addr" ]; do
+  until addr=$(sed -n 's#^listening on http://##p' "$work/$name.out" 2>/dev/null) && [ -n "$addr" ]; do
     kill -0 $pid 2>/dev/null || { cat "$work/$name.err" >&2; echo "server for $name died" >&2; exit 1; }
     sleep 0.002
   done
-  until [ "$(curl "${args[@]}" "http://$addr$path" | cut -d' ' -f1)" = 200 ]; do sleep 0.002; done
+  until [ "$(curl "${args[@]}" "http://$addr$path" | cut -d' ' -f1)" = 200 ]; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 5000 ] || { echo "no 200 from $name at $addr$path" >&2; exit 1; }
+    sleep 0.002
+  done
   elapsed_ms=$(( ($(now_ns) - t0) / 1000000 ))
 }
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }

@@ -12,7 +12,9 @@
 # experiments), SWITCHYARD_BIN (measure a prebuilt binary, skip building it),
 # WASMTIME_BIN (use this wasmtime, install nothing; a missing file skips it),
 # BENCH_WASMTIME_WAIT (seconds to wait for the wasmtime-cli install, 1800),
-# BENCH_TIME_LIMIT (seconds for the measuring part, 900).
+# BENCH_TIME_LIMIT (seconds for the measuring part, 900), REUSE_COUNT (128: the
+# instance_reuse of the reuse comparison, and wasmtime serve's
+# --max-instance-reuse-count).
 #
 # Loopback only: every server listens on 127.0.0.1 and every client talks to it.
 set -euo pipefail
@@ -32,6 +34,7 @@ RELOAD_RUNS=${RELOAD_RUNS:-5}
 BENCH_OUT=${BENCH_OUT:-$root/BENCHMARKS.md}
 BENCH_WASMTIME_WAIT=${BENCH_WASMTIME_WAIT:-1800}
 BENCH_TIME_LIMIT=${BENCH_TIME_LIMIT:-900}
+REUSE_COUNT=${REUSE_COUNT:-128}
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 loud() { printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n!!! %s\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n' "$*" >&2; }
@@ -199,6 +202,20 @@ hh_addr=$started_addr hh_pid=$started_pid
 servers=(switchyard hyper)
 declare -A addr=([switchyard]=$sy_addr [hyper]=$hh_addr)
 declare -A pid_of=([switchyard]=$sy_pid [hyper]=$hh_pid)
+# Instance reuse: the same hello.wasm with `instance_reuse` on its route.
+reuse_note=
+{
+  echo "[[route]]"; echo "path = \"/hello\""; echo "component = \"$handlers/hello.wasm\""
+  echo "instance_reuse = $REUSE_COUNT"
+} >"$work/reuse.toml"
+if start "switchyard (reuse)" "$work/reuse.log" env RUST_LOG=warn "$switchyard_bin" serve \
+  --config "$work/reuse.toml" --listen 127.0.0.1:0 2>/dev/null; then
+  servers=(switchyard reuse hyper)
+  addr[reuse]=$started_addr; pid_of[reuse]=$started_pid
+else
+  reuse_note="this switchyard does not know \`instance_reuse\`; no reuse comparison in this run"
+  loud "$reuse_note"
+fi
 # -Scli: hello is Rust std, which imports wasi:cli/* beyond the proxy world;
 # without it `wasmtime serve` links only wasi:http/proxy and refuses it.
 wasmtime_cmd=("$wasmtime_bin" serve -Scli)
@@ -210,10 +227,21 @@ if [ "$have_wasmtime" = 1 ]; then
   start "wasmtime serve (stream)" "$work/wasmtime-stream.log" "${wasmtime_cmd[@]}" --addr 127.0.0.1:0 "$handlers/stream.wasm" \
     || die "wasmtime serve (stream) did not start"
   ws_addr=$started_addr ws_pid=$started_pid
-  servers=(switchyard wasmtime hyper)
   addr[wasmtime]=$wt_addr; pid_of[wasmtime]=$wt_pid
+  start "wasmtime serve (reuse)" "$work/wasmtime-reuse.log" "${wasmtime_cmd[@]}" \
+    --max-instance-reuse-count "$REUSE_COUNT" --addr 127.0.0.1:0 "$handlers/hello.wasm" \
+    || die "wasmtime serve (reuse) did not start"
+  addr[wasmtime_reuse]=$started_addr; pid_of[wasmtime_reuse]=$started_pid
+  if [ -n "${addr[reuse]:-}" ]; then
+    servers=(switchyard wasmtime reuse wasmtime_reuse hyper)
+  else
+    servers=(switchyard wasmtime hyper)
+  fi
 fi
-declare -A label=([switchyard]="Switchyard" [wasmtime]="wasmtime serve" [hyper]="raw hyper")
+declare -A label=([switchyard]="Switchyard" [wasmtime]="wasmtime serve" [hyper]="raw hyper"
+  [reuse]="Switchyard, instance_reuse = $REUSE_COUNT"
+  [wasmtime_reuse]="wasmtime serve --max-instance-reuse-count $REUSE_COUNT")
+has_server() { [[ " ${servers[*]} " == *" $1 "* ]]; }
 
 # Same bytes from all three: status, content type and body.
 expected="Hello from Switchyard! GET /hello"
@@ -406,13 +434,15 @@ kept=
   echo "| baseline | bench/hyper-hello, hyper $(locked_version hyper) |"
   echo "| client | wrk $wrk_version, $WRK_THREADS threads, ${DURATION}s per run, $ROUNDS rounds per server alternating ${servers[*]}, medians shown |"
   [ -z "$config_note" ] || echo "| note | $config_note |"
+  [ -z "$reuse_note" ] || echo "| note | $reuse_note |"
   echo
   echo "## Fresh instance per request: \`GET /hello\`"
   echo
   echo "| connections | server | req/s | p50 ms | p99 ms | errors |"
   echo "|---|---|---|---|---|---|"
   for c in $CONNECTIONS; do
-    for s in "${servers[@]}"; do
+    for s in switchyard wasmtime hyper; do
+      has_server "$s" || continue
       echo "| $c | ${label[$s]} | $(num "$(med "${rps[$s,$c]}")") | $(ms "$(med "${p50[$s,$c]}")") | $(ms "$(med "${p99[$s,$c]}")") | $(num "$(med "${errs[$s,$c]}")") |"
     done
   done
@@ -425,6 +455,30 @@ kept=
     [ "$have_wasmtime" = 0 ] || { wt=$(med "${rps[wasmtime,$c]}"); wt99=$(med "${p99[wasmtime,$c]}"); }
     echo "| $c | $(ratio "$sy" "$wt") | $(ratio "$(med "${p99[switchyard,$c]}")" "$wt99") | $(ratio "$sy" "$hy") |"
   done
+  if has_server reuse; then
+    echo
+    echo "## Instance reuse: \`GET /hello\`, one instance serving up to $REUSE_COUNT requests"
+    echo
+    echo "Same rounds as above (the five servers alternate). State survives between requests on these servers; see README.md, \`instance_reuse\`."
+    echo
+    echo "| connections | server | req/s | p50 ms | p99 ms | errors |"
+    echo "|---|---|---|---|---|---|"
+    for c in $CONNECTIONS; do
+      for s in reuse wasmtime_reuse hyper; do
+        has_server "$s" || continue
+        echo "| $c | ${label[$s]} | $(num "$(med "${rps[$s,$c]}")") | $(ms "$(med "${p50[$s,$c]}")") | $(ms "$(med "${p99[$s,$c]}")") | $(num "$(med "${errs[$s,$c]}")") |"
+      done
+    done
+    echo
+    echo "| connections | reuse: Switchyard / wasmtime serve req/s | p99 Switchyard / wasmtime serve | reuse: Switchyard / raw hyper req/s | Switchyard reuse / fresh req/s |"
+    echo "|---|---|---|---|---|"
+    for c in $CONNECTIONS; do
+      sy=$(med "${rps[reuse,$c]}"); hy=$(med "${rps[hyper,$c]}"); fr=$(med "${rps[switchyard,$c]}")
+      wt=nan; wt99=nan
+      has_server wasmtime_reuse && { wt=$(med "${rps[wasmtime_reuse,$c]}"); wt99=$(med "${p99[wasmtime_reuse,$c]}"); }
+      echo "| $c | $(ratio "$sy" "$wt") | $(ratio "$(med "${p99[reuse,$c]}")" "$wt99") | $(ratio "$sy" "$hy") | $(ratio "$sy" "$fr") |"
+    done
+  fi
   echo
   echo "## Streaming $((STREAM_BYTES >> 20)) MiB: \`GET /stream?$stream_query\`"
   echo

@@ -25,9 +25,15 @@ fn bad(entry: &[u8]) -> String {
 #[test]
 fn a_whole_entry_passes() {
     check(&entry(PAYLOAD)).unwrap();
-    // Larger than the 1 MiB read buffer, not a multiple of it.
-    let large: Vec<u8> = (0..(3 << 20) + 7).map(|i| i as u8).collect();
+    // Several checksum chunks, the last one short.
+    let large: Vec<u8> = (0..3 * CHUNK + 7).map(|i| (i * 7 / 3) as u8).collect();
     check(&entry(&large)).unwrap();
+    let mut flipped = entry(&large);
+    flipped[2 * CHUNK + 5] ^= 1;
+    assert!(bad(&flipped).contains("checksum mismatch"));
+    // Exactly one chunk, and none.
+    check(&entry(&large[..CHUNK])).unwrap();
+    check(&entry(b"")).unwrap();
 }
 
 #[test]
@@ -62,8 +68,8 @@ fn other_files_and_versions_are_not_entries() {
     assert!(bad(&e).contains("no Switchyard trailer"));
     let mut e = entry(PAYLOAD);
     let version = PAYLOAD.len() + VERSION_OFFSET;
-    e[version] = 2;
-    assert!(bad(&e).contains("format version 2"), "{}", bad(&e));
+    e[version] = 1;
+    assert!(bad(&e).contains("format version 1"), "{}", bad(&e));
 }
 
 #[test]
