@@ -9,6 +9,9 @@
 #
 # COLD_RUNS (5), WARM_REQUESTS (200), HANDLERS (all: "hello items greet sha256 primes").
 set -euo pipefail
+# No admin listener: several servers run at once here, and its default port
+# (127.0.0.1:9091) would collide.
+export SWITCHYARD_ADMIN_LISTEN=none
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$root/target/release/switchyard}
 [ -x "$bin" ] || { echo "build it first: cargo build --release -p switchyard" >&2; exit 1; }

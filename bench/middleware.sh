@@ -11,6 +11,9 @@
 # run), CONNECTIONS (32), WRK_THREADS (2), SWITCHYARD_BIN (measure a prebuilt
 # binary, skip building it). Loopback only.
 set -euo pipefail
+# No admin listener: several servers run at once here, and its default port
+# (127.0.0.1:9091) would collide.
+export SWITCHYARD_ADMIN_LISTEN=none
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

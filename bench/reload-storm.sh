@@ -8,6 +8,9 @@
 #
 #   bench/reload-storm.sh [SWITCHYARD_BINARY]
 set -euo pipefail
+# No admin listener: several servers run at once here, and its default port
+# (127.0.0.1:9091) would collide.
+export SWITCHYARD_ADMIN_LISTEN=none
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$root/target/release/switchyard}
 round=${ROUND:-5} rounds=${ROUNDS:-3} interval=${INTERVAL:-0.2} conns=${CONNS:-32}

@@ -18,6 +18,9 @@
 #
 # Loopback only: every server listens on 127.0.0.1 and every client talks to it.
 set -euo pipefail
+# No admin listener: several servers run at once here, and its default port
+# (127.0.0.1:9091) would collide.
+export SWITCHYARD_ADMIN_LISTEN=none
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -22,6 +22,9 @@
 # SOAK_ROUND_SECONDS (10), SOAK_MAX_SECONDS (240), SOAK_MAX_GROWTH_PCT (10),
 # RUST_LOG (the server's log filter; its log goes to a temporary file).
 set -euo pipefail
+# No admin listener: several servers run at once here, and its default port
+# (127.0.0.1:9091) would collide.
+export SWITCHYARD_ADMIN_LISTEN=none
 
 REQUESTS=${SOAK_REQUESTS:-100000}
 CONNECTIONS=${SOAK_CONNECTIONS:-64}
