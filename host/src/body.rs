@@ -131,3 +131,39 @@ impl Body for GuardedBody {
         self.inner.size_hint()
     }
 }
+
+/// A body that holds something (a permit, the route's slot) until the body
+/// ends, fails or is dropped, so what it holds is released exactly when the
+/// stream is done.
+pub(crate) struct Holding<B, H> {
+    pub body: B,
+    pub held: Option<H>,
+}
+
+impl<B, H> Body for Holding<B, H>
+where
+    B: Body<Data = Bytes> + Unpin,
+    H: Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            self.held = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

@@ -11,19 +11,16 @@
 //! own, and holds one of the route's permits until its response body is done,
 //! so a slow upstream cannot make one route hoard connections.
 
+use crate::body::Holding;
 use crate::chain::{self, Next};
 use crate::state::RequestTag;
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use std::future::Future;
 use std::net::Ipv6Addr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// How much outbound traffic one route's guests may make.
@@ -346,44 +343,14 @@ impl WasiHttpHooks for Outbound {
                 .await
                 .map_err(|_| Error::ConnectionTimeout)??;
             let response = response.map(|body| {
-                PermitBody {
+                Holding {
                     body,
-                    permit: Some(permit),
+                    held: Some(permit),
                 }
                 .boxed_unsync()
             });
             Ok((response, Box::new(io) as IoFuture))
         })
-    }
-}
-
-/// A response body holding its request's permit until the body ends or is dropped.
-struct PermitBody<B> {
-    body: B,
-    permit: Option<OwnedSemaphorePermit>,
-}
-
-impl<B: Body<Data = Bytes, Error = Error> + Unpin> Body for PermitBody<B> {
-    type Data = Bytes;
-    type Error = Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
-            self.permit = None;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 

@@ -18,6 +18,7 @@
 //! (hyper's HTTP/1.1 client, the same one guests' outbound requests use),
 //! one connection per request.
 
+use crate::body::Holding;
 use crate::chain::{plain, Origin};
 use crate::config::{Limits, RouteConfig};
 use crate::handler::Admission;
@@ -25,12 +26,10 @@ use crate::state::RequestTag;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
@@ -208,36 +207,6 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         header::UPGRADE,
     ] {
         headers.remove(name);
-    }
-}
-
-/// A response body that holds something (the route's slot) until it ends.
-struct Holding<B> {
-    body: B,
-    held: Option<Admission>,
-}
-
-impl<B: Body<Data = Bytes, Error = Error> + Unpin> Body for Holding<B> {
-    type Data = Bytes;
-    type Error = Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
-            self.held = None;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Unit tests of the outbound allow-list: pattern parsing, matching, limits.
 use super::*;
+use std::pin::Pin;
 use http_body_util::Empty;
 
 fn gate(patterns: &[&str], limits: OutboundLimits) -> Arc<OutboundGate> {
