@@ -272,7 +272,14 @@ impl Next {
         match &self.chain.elements[self.index] {
             Element::Component(handler) => {
                 let ran = handler
-                    .run(request, self.origin.scheme(), &self.tag, None, self.arrived, after)
+                    .run(
+                        request,
+                        self.origin.scheme(),
+                        &self.tag,
+                        None,
+                        self.arrived,
+                        after,
+                    )
                     .await;
                 match ran {
                     Ok(response) => Ok(response.map(|body| {

@@ -231,10 +231,7 @@ impl Runtime {
         let component = Component::from_binary(&self.engine, bytes)
             .map_err(anyhow::Error::from)
             .context("not a valid component")?;
-        tracing::info!(
-            took_ms = started.elapsed().as_millis() as u64,
-            "compiled"
-        );
+        tracing::info!(took_ms = started.elapsed().as_millis() as u64, "compiled");
         if let Some(disk) = &self.disk {
             if let Err(error) = disk.store(digest, &component) {
                 tracing::warn!(

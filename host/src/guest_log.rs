@@ -8,8 +8,8 @@
 use crate::state::RequestTag;
 use arc_swap::ArcSwap;
 use std::io;
-use std::sync::Arc;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};

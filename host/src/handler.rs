@@ -192,7 +192,9 @@ impl Handler {
     {
         if let Some(pool) = &self.reuse {
             let max_body = self.limits.max_request_body;
-            return pool.invoke(request, tag, admission, arrived, max_body).await;
+            return pool
+                .invoke(request, tag, admission, arrived, max_body)
+                .await;
         }
         self.run(request, scheme, tag, Some(admission), arrived, None)
             .await

@@ -71,8 +71,8 @@ pub mod router;
 pub mod server;
 pub mod service;
 pub mod state;
-pub mod tls;
 pub mod telemetry;
+pub mod tls;
 pub mod tuning;
 pub mod upstream;
 

@@ -196,8 +196,12 @@ impl RawServer {
                     1,
                     crate::tuning::MAX_INSTANCES.into(),
                 )
-                .map_err(|e| format!("{e}: the instance pool has {} slots", crate::tuning::MAX_INSTANCES))?
-                    as usize,
+                .map_err(|e| {
+                    format!(
+                        "{e}: the instance pool has {} slots",
+                        crate::tuning::MAX_INSTANCES
+                    )
+                })? as usize,
                 None => d.max_concurrent_requests,
             },
             queue_timeout: ms("queue_timeout_ms", self.queue_timeout_ms, d.queue_timeout)?,

@@ -104,10 +104,10 @@ impl ReusePool {
         // wasi:http needs an authority; refuse here rather than in the worker,
         // where a failed hand-over would cost the instance.
         if request.uri().authority().is_none()
-            && !request
+            && request
                 .headers()
                 .get(http::header::HOST)
-                .is_some_and(|host| host.to_str().is_ok())
+                .is_none_or(|host| host.to_str().is_err())
         {
             return Err(InvokeError::BadRequest(anyhow::anyhow!(
                 "the request has no authority in its URI and no valid Host header"

@@ -129,7 +129,11 @@ impl Service {
                 };
                 let chain = &route.chain;
                 let invoked = match self.admit(chain.slots()).await {
-                    Ok(admission) => chain.invoke(request, scheme, &tag, admission, started).await,
+                    Ok(admission) => {
+                        chain
+                            .invoke(request, scheme, &tag, admission, started)
+                            .await
+                    }
                     Err(overloaded) => Err(overloaded),
                 };
                 let response = match invoked {

@@ -36,7 +36,11 @@ impl Site {
     /// Write the config: `/hello` (and any more routes) plus `extra` TOML.
     fn config(&self, routes: &str, extra: &str) -> PathBuf {
         let file = self.dir.path().join("switchyard.toml");
-        std::fs::write(&file, format!("{}{routes}{extra}", route("/hello", "hello"))).unwrap();
+        std::fs::write(
+            &file,
+            format!("{}{routes}{extra}", route("/hello", "hello")),
+        )
+        .unwrap();
         file
     }
 
@@ -105,7 +109,11 @@ fn stderr_line(process: &Process, needles: &[&str]) -> String {
 /// The stderr lines so far that contain `needle`.
 fn stderr_lines_with(process: &Process, needle: &str) -> Vec<String> {
     let lines = process.stderr.lock().unwrap();
-    lines.iter().filter(|l| l.contains(needle)).cloned().collect()
+    lines
+        .iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
 }
 
 async fn body(process: &Process, path: &str) -> String {
@@ -154,7 +162,10 @@ async fn a_restart_loads_from_the_cache_and_serves() {
 
     let server = site.start("", &[]);
     let line = stderr_line(&server, &[LOADED, "route=hello"]);
-    assert!(line.contains(site.entry("hello").to_str().unwrap()), "{line}");
+    assert!(
+        line.contains(site.entry("hello").to_str().unwrap()),
+        "{line}"
+    );
     assert!(stderr_lines_with(&server, COMPILED).is_empty());
     assert!(body(&server, "/hello").await.contains(HELLO));
 }
@@ -204,9 +215,14 @@ async fn another_components_code_under_this_key_is_not_run() {
     warm(&site, &v2).await;
     // hello-v2's whole, valid entry where hello's belongs.
     std::fs::copy(site.entry("hello-v2"), site.entry("hello")).unwrap();
-    let v2_digest = digest_hex(&Host::digest(&std::fs::read(component("hello-v2")).unwrap()));
-    expect_recompiled(&site, &format!("holds the code of another component (sha256 {v2_digest})"))
-        .await;
+    let v2_digest = digest_hex(&Host::digest(
+        &std::fs::read(component("hello-v2")).unwrap(),
+    ));
+    expect_recompiled(
+        &site,
+        &format!("holds the code of another component (sha256 {v2_digest})"),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -261,8 +277,14 @@ async fn the_size_bound_evicts_the_oldest_entries_and_nothing_else() {
     assert!(body(&server, "/hello").await.contains(HELLO));
     assert!(entry.exists());
     assert!(!oldest.exists(), "the oldest entry should be evicted");
-    assert!(older.exists(), "the bound leaves room for the younger filler");
-    assert!(foreign.exists(), "a file that is not an entry is never evicted");
+    assert!(
+        older.exists(),
+        "the bound leaves room for the younger filler"
+    );
+    assert!(
+        foreign.exists(),
+        "a file that is not an entry is never evicted"
+    );
 }
 
 #[tokio::test]

@@ -16,11 +16,7 @@ fn reuse_route(path: &str, handler: &str, reuse: usize, extra: &str) -> String {
 }
 
 /// GET `path`: status, body and request id.
-async fn get(
-    server: &TestServer,
-    client: &reqwest::Client,
-    path: &str,
-) -> (u16, String, String) {
+async fn get(server: &TestServer, client: &reqwest::Client, path: &str) -> (u16, String, String) {
     let response = client.get(server.url(path)).send().await.unwrap();
     let status = response.status().as_u16();
     let id = request_id(&response);
@@ -56,7 +52,11 @@ async fn state_survives_on_a_reuse_route_and_never_on_a_normal_one() {
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
         let fresh = counts(&server, &client, "/fresh", 5).await;
-        assert_eq!(fresh, [1, 1, 1, 1, 1], "{protocol}: a fresh instance per request");
+        assert_eq!(
+            fresh,
+            [1, 1, 1, 1, 1],
+            "{protocol}: a fresh instance per request"
+        );
         let reused = counts(&server, &client, "/reused", 5).await;
         assert!(
             reused.windows(2).any(|w| w[1] == w[0] + 1),
@@ -229,7 +229,11 @@ async fn turning_instance_reuse_on_and_off_in_a_reload_moves_the_route() {
         }
     };
 
-    std::fs::write(&server.config_file, format!("{fresh}instance_reuse = 1000\n")).unwrap();
+    std::fs::write(
+        &server.config_file,
+        format!("{fresh}instance_reuse = 1000\n"),
+    )
+    .unwrap();
     until_generation(2).await;
     let reused = counts(&server, &client, "/flip", 5).await;
     assert!(

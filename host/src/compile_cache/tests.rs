@@ -39,7 +39,11 @@ fn a_whole_entry_passes() {
 #[test]
 fn a_truncated_entry_is_detected() {
     let e = entry(PAYLOAD);
-    assert!(bad(&e[..40]).contains("truncated: 40 bytes"), "{}", bad(&e[..40]));
+    assert!(
+        bad(&e[..40]).contains("truncated: 40 bytes"),
+        "{}",
+        bad(&e[..40])
+    );
     assert!(bad(b"").contains("truncated: 0 bytes"));
     // Cut anywhere else, the trailer is gone from the end.
     assert!(bad(&e[..e.len() - 1]).contains("no Switchyard trailer"));
@@ -50,7 +54,10 @@ fn a_wrong_length_is_detected() {
     let mut e = entry(PAYLOAD);
     e.insert(0, b'x');
     let message = bad(&e);
-    assert!(message.contains("payload is 14 bytes but the trailer says 13"), "{message}");
+    assert!(
+        message.contains("payload is 14 bytes but the trailer says 13"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -80,13 +87,18 @@ fn another_engine_or_component_is_foreign() {
     let mut e = entry(PAYLOAD);
     let source = PAYLOAD.len() + SOURCE_OFFSET;
     e[source..source + 32].copy_from_slice(&[1; 32]);
-    assert!(bad(&e).contains(&format!("another component (sha256 {})", hex::encode([1u8; 32]))));
+    assert!(bad(&e).contains(&format!(
+        "another component (sha256 {})",
+        hex::encode([1u8; 32])
+    )));
 }
 
 #[test]
 fn only_our_own_file_names_are_ever_evicted() {
     let hex64 = "ab".repeat(32);
-    assert!(is_entry(Path::new(&format!("/c/0123456789abcdef/{hex64}.cwasm"))));
+    assert!(is_entry(Path::new(&format!(
+        "/c/0123456789abcdef/{hex64}.cwasm"
+    ))));
     assert!(!is_entry(Path::new("/c/0123456789abcdef/notes.cwasm")));
     assert!(!is_entry(Path::new(&format!("/c/x/{hex64}.wasm"))));
     assert!(is_temporary(Path::new(&format!("/c/e/.{hex64}.12.0.tmp"))));
@@ -97,7 +109,9 @@ fn only_our_own_file_names_are_ever_evicted() {
 #[test]
 fn relative_cache_dirs_follow_the_config_file_and_max_mb_is_bounded() {
     let raw = |text: &str| toml::from_str::<RawCache>(text).unwrap();
-    let s = raw("dir = \"cache\"\nmax_mb = 5").resolve(Path::new("/etc/sy")).unwrap();
+    let s = raw("dir = \"cache\"\nmax_mb = 5")
+        .resolve(Path::new("/etc/sy"))
+        .unwrap();
     assert_eq!(s.dir.as_deref(), Some(Path::new("/etc/sy/cache")));
     assert_eq!(s.max_bytes, 5 << 20);
     assert!(s.enabled);

@@ -337,7 +337,10 @@ fn the_cache_table_is_optional_and_resolved_against_the_file() {
 #[test]
 fn bad_cache_keys_are_rejected_with_their_name() {
     let e = error("[cache]\ndirectory = \"x\"\n");
-    assert!(e.contains("directory") && e.contains("/etc/sy/switchyard.toml"), "{e}");
+    assert!(
+        e.contains("directory") && e.contains("/etc/sy/switchyard.toml"),
+        "{e}"
+    );
     let e = error("[cache]\nmax_mb = 0\n");
     assert!(
         e.contains("[cache]") && e.contains("`max_mb` = 0 is out of range (1 to 1048576)"),
@@ -362,7 +365,10 @@ fn instance_reuse_is_off_by_default_and_validated_per_route() {
         "{e}"
     );
     let e = error(&format!("{route}instance_reuse = \"yes\"\n"));
-    assert!(e.contains("instance_reuse") && e.contains("invalid type"), "{e}");
+    assert!(
+        e.contains("instance_reuse") && e.contains("invalid type"),
+        "{e}"
+    );
     let e = error("[defaults]\ninstance_reuse = 8\n");
     assert!(
         e.contains("[defaults]") && e.contains("`instance_reuse` is a per-route key"),

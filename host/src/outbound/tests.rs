@@ -1,7 +1,7 @@
 //! Unit tests of the outbound allow-list: pattern parsing, matching, limits.
 use super::*;
-use std::pin::Pin;
 use http_body_util::Empty;
+use std::pin::Pin;
 
 fn gate(patterns: &[&str], limits: OutboundLimits) -> Arc<OutboundGate> {
     let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
