@@ -92,6 +92,9 @@ impl GuardedBody {
         let Err(error) = outcome else {
             return Poll::Ready(None);
         };
+        if error.is::<crate::error::DeadlineExceeded>() {
+            crate::telemetry::limit_hit(&self.tag.route, "timeout");
+        }
         tracing::error!(
             route = %self.tag.route,
             request_id = %self.tag.request_id,

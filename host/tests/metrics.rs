@@ -104,6 +104,14 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
         assert_eq!(response.status(), status, "mode={mode}");
         response.bytes().await.unwrap();
     }
+    // Past the deadline mid-stream: a 200 cut short, also a timeout.
+    let dripping = client
+        .get(server.url("/m/misbehave?mode=slow-drip"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dripping.status(), 200);
+    assert!(dripping.bytes().await.is_err(), "the stream is cut short");
     let denied = client
         .get(server.url("/m/fetch?url=http://127.0.0.2:9/x"))
         .send()
@@ -112,12 +120,12 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
     assert_eq!(denied.status(), 502);
     denied.bytes().await.unwrap();
 
-    let after = scrape_until(&server, "all 9 requests counted", |text| {
+    let after = scrape_until(&server, "all 10 requests counted", |text| {
         ["m-hello", "m-echo", "m-misbehave", "m-fetch"]
             .iter()
             .map(|r| sample(text, "switchyard_requests_total", &[("route", r)]))
             .sum::<f64>()
-            == 9.0
+            == 10.0
     })
     .await;
     let delta = |name: &str, labels: &[(&str, &str)]| {
@@ -142,6 +150,11 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
     );
     assert_eq!(
         delta(requests, &[("route", "m-fetch"), ("status", "5xx")]),
+        1.0
+    );
+    // The cut stream had sent its 200 head.
+    assert_eq!(
+        delta(requests, &[("route", "m-misbehave"), ("status", "2xx")]),
         1.0
     );
 
@@ -205,7 +218,7 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
     );
     assert_eq!(
         delta(hits, &[("route", "m-misbehave"), ("limit", "timeout")]),
-        1.0
+        2.0
     );
     assert_eq!(
         delta(hits, &[("route", "m-misbehave"), ("limit", "memory")]),
