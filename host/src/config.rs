@@ -40,7 +40,11 @@ use crate::compile_cache::{CacheSettings, RawCache};
 pub use crate::limits::{Limits, ServerLimits};
 use crate::limits::{RawLimits, RawServer};
 use crate::router::{Pattern, PatternError};
+pub use admin::AdminConfig;
+use admin::RawAdmin;
 pub use middleware::MiddlewareConfig;
+use route::validate_env;
+pub use route::{validate_name, RouteConfig};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -61,80 +65,6 @@ pub struct Config {
     pub cache: CacheSettings,
     /// The admin API's settings.
     pub admin: AdminConfig,
-}
-
-/// The `[admin]` section: read at start-up only.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AdminConfig {
-    /// A file holding the admin API's bearer token, resolved against the
-    /// config file's folder (`SWITCHYARD_ADMIN_TOKEN` wins over it).
-    pub token_file: Option<PathBuf>,
-    /// The largest component `PUT /admin/routes/{name}/component` accepts
-    /// (`max_upload_mb`, default 64).
-    pub max_upload_bytes: u64,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawAdmin {
-    token_file: Option<PathBuf>,
-    max_upload_mb: Option<i64>,
-}
-
-/// One `[[route]]` entry, validated.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RouteConfig {
-    /// Unique name (explicit, or the component's file stem).
-    pub name: String,
-    /// The path pattern.
-    pub pattern: Pattern,
-    /// The component file, resolved against the config file's folder;
-    /// empty when the route ends in an `upstream` instead.
-    pub component: PathBuf,
-    /// Environment variables the guest sees, and nothing else.
-    pub env: Vec<(String, String)>,
-    /// The route's budget: `[defaults]` with the route's own keys on top.
-    pub limits: Limits,
-    /// The middleware in front of the component or upstream, outermost
-    /// first, each with its env already laid over the route's.
-    pub middleware: Vec<MiddlewareConfig>,
-    /// The HTTP server the route reverse-proxies to, instead of a component.
-    pub upstream: Option<http::Uri>,
-    /// `instance_reuse`: how many requests one instance may serve before it
-    /// is replaced; 0 (the default) means a fresh instance per request.
-    /// Per route only: reuse is for handlers written for it.
-    pub instance_reuse: usize,
-}
-
-impl RouteConfig {
-    /// How the route is named in messages: `route 'hello' (/hello)`.
-    pub fn label(&self) -> String {
-        format!("route '{}' ({})", self.name, self.pattern)
-    }
-
-    /// Every component file the route runs: its middleware, then its own.
-    pub fn files(&self) -> impl Iterator<Item = &Path> {
-        let own = self.upstream.is_none().then_some(self.component.as_path());
-        self.middleware
-            .iter()
-            .map(|m| m.component.as_path())
-            .chain(own)
-    }
-
-    /// The settings one of the route's middleware runs with: the route's
-    /// name and limits, the middleware's component and merged env.
-    pub fn for_middleware(&self, middleware: &MiddlewareConfig) -> RouteConfig {
-        RouteConfig {
-            name: self.name.clone(),
-            pattern: self.pattern.clone(),
-            component: middleware.component.clone(),
-            env: middleware.env.clone(),
-            limits: self.limits.clone(),
-            middleware: Vec::new(),
-            upstream: None,
-            instance_reuse: 0,
-        }
-    }
 }
 
 /// Everything that can be wrong with a config file.
@@ -279,22 +209,7 @@ impl Config {
             }
         })?;
         let cache = raw.cache.resolve(base).map_err(section("cache"))?;
-        let admin = AdminConfig {
-            token_file: match raw.admin.token_file {
-                Some(path) if path.as_os_str().is_empty() => {
-                    return Err(section("admin")("`token_file` is empty".into()))
-                }
-                path => path.map(|path| base.join(path)),
-            },
-            max_upload_bytes: match raw.admin.max_upload_mb {
-                Some(mb) => {
-                    crate::limits::bounded("max_upload_mb", mb, 1, 1024)
-                        .map_err(section("admin"))?
-                        << 20
-                }
-                None => 64 << 20,
-            },
-        };
+        let admin = raw.admin.resolve(base).map_err(section("admin"))?;
 
         let mut routes = Vec::with_capacity(raw.routes.len());
         let mut by_pattern: HashMap<Pattern, usize> = HashMap::new();
@@ -433,40 +348,11 @@ impl Config {
     }
 }
 
-/// Environment variable names and values the guest can be given.
-fn validate_env(env: &BTreeMap<String, String>) -> Result<(), String> {
-    for key in env.keys() {
-        if key.is_empty() || key.contains(['=', '\0']) {
-            return Err(format!(
-                "environment variable name {key:?} is invalid (empty, or contains '=' or NUL)"
-            ));
-        }
-    }
-    if let Some((key, _)) = env.iter().find(|(_, v)| v.contains('\0')) {
-        return Err(format!("environment variable {key} contains a NUL byte"));
-    }
-    Ok(())
-}
 /// The most requests `instance_reuse` lets one instance serve.
 const MAX_INSTANCE_REUSE: i64 = 1_000_000;
 
-/// Route names appear in logs, metrics and URLs, so keep them plain.
-pub fn validate_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        && !name.starts_with('.');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "route name {name:?} is invalid: use 1-64 characters from A-Z a-z 0-9 - _ . (not starting with '.')"
-        ))
-    }
-}
-
+mod admin;
 mod middleware;
+mod route;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,95 @@
+//! A validated `[[route]]` ([`RouteConfig`]) and the rules its names and
+//! env follow, shared with `[[middleware]]` declarations and the admin API.
+
+use super::{Limits, MiddlewareConfig};
+use crate::router::Pattern;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One `[[route]]` entry, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteConfig {
+    /// Unique name (explicit, or the component's file stem).
+    pub name: String,
+    /// The path pattern.
+    pub pattern: Pattern,
+    /// The component file, resolved against the config file's folder;
+    /// empty when the route ends in an `upstream` instead.
+    pub component: PathBuf,
+    /// Environment variables the guest sees, and nothing else.
+    pub env: Vec<(String, String)>,
+    /// The route's budget: `[defaults]` with the route's own keys on top.
+    pub limits: Limits,
+    /// The middleware in front of the component or upstream, outermost
+    /// first, each with its env already laid over the route's.
+    pub middleware: Vec<MiddlewareConfig>,
+    /// The HTTP server the route reverse-proxies to, instead of a component.
+    pub upstream: Option<http::Uri>,
+    /// `instance_reuse`: how many requests one instance may serve before it
+    /// is replaced; 0 (the default) means a fresh instance per request.
+    /// Per route only: reuse is for handlers written for it.
+    pub instance_reuse: usize,
+}
+
+impl RouteConfig {
+    /// How the route is named in messages: `route 'hello' (/hello)`.
+    pub fn label(&self) -> String {
+        format!("route '{}' ({})", self.name, self.pattern)
+    }
+
+    /// Every component file the route runs: its middleware, then its own.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        let own = self.upstream.is_none().then_some(self.component.as_path());
+        self.middleware
+            .iter()
+            .map(|m| m.component.as_path())
+            .chain(own)
+    }
+
+    /// The settings one of the route's middleware runs with: the route's
+    /// name and limits, the middleware's component and merged env.
+    pub fn for_middleware(&self, middleware: &MiddlewareConfig) -> RouteConfig {
+        RouteConfig {
+            name: self.name.clone(),
+            pattern: self.pattern.clone(),
+            component: middleware.component.clone(),
+            env: middleware.env.clone(),
+            limits: self.limits.clone(),
+            middleware: Vec::new(),
+            upstream: None,
+            instance_reuse: 0,
+        }
+    }
+}
+
+/// Environment variable names and values the guest can be given.
+pub(super) fn validate_env(env: &BTreeMap<String, String>) -> Result<(), String> {
+    for key in env.keys() {
+        if key.is_empty() || key.contains(['=', '\0']) {
+            return Err(format!(
+                "environment variable name {key:?} is invalid (empty, or contains '=' or NUL)"
+            ));
+        }
+    }
+    if let Some((key, _)) = env.iter().find(|(_, v)| v.contains('\0')) {
+        return Err(format!("environment variable {key} contains a NUL byte"));
+    }
+    Ok(())
+}
+
+/// Route names appear in logs, metrics and URLs, so keep them plain.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "route name {name:?} is invalid: use 1-64 characters from A-Z a-z 0-9 - _ . (not starting with '.')"
+        ))
+    }
+}
