@@ -8,7 +8,7 @@
 #
 # Knobs (environment): ROUNDS (3), DURATION (5, seconds per wrk run),
 # CONNECTIONS ("32 128"), WRK_THREADS (2), STREAM_BYTES (1 GiB), STREAM_RUNS (3),
-# COLD_RUNS (5), RELOAD_RUNS (5), BENCH_OUT (BENCHMARKS.md; another file for
+# COLD_RUNS (5), COLD_CACHE_RUNS (3), RELOAD_RUNS (5), BENCH_OUT (BENCHMARKS.md; another file for
 # experiments), SWITCHYARD_BIN (measure a prebuilt binary, skip building it),
 # WASMTIME_BIN (use this wasmtime, install nothing; a missing file skips it),
 # BENCH_WASMTIME_WAIT (seconds to wait for the wasmtime-cli install, 1800),
@@ -34,6 +34,7 @@ STREAM_CHUNK=65536
 STREAM_RUNS=${STREAM_RUNS:-3}
 COLD_RUNS=${COLD_RUNS:-5}
 RELOAD_RUNS=${RELOAD_RUNS:-5}
+COLD_CACHE_RUNS=${COLD_CACHE_RUNS:-3}
 BENCH_OUT=${BENCH_OUT:-$root/BENCHMARKS.md}
 BENCH_WASMTIME_WAIT=${BENCH_WASMTIME_WAIT:-1800}
 BENCH_TIME_LIMIT=${BENCH_TIME_LIMIT:-900}
@@ -264,12 +265,25 @@ run_wrk() { # SERVER CONNECTIONS SECONDS
   timeout $(( $3 + 30 )) wrk -t "$threads" -c "$2" -d "${3}s" --timeout 5s -s bench/wrk-report.lua \
     "http://${addr[$1]}/hello" | grep '^RESULT'
 }
+# What the server process spent during a run, per request: CPU (user +
+# system, from /proc/PID/stat) and involuntary context switches of all its
+# threads (the scheduler preempting it, mostly for the load generator it
+# shares the cores with). They say where a server's req/s ceiling comes from.
+clock_ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+preemptions() { cat "/proc/$1"/task/*/status 2>/dev/null | awk '$1 == "nonvoluntary_ctxt_switches:" { n += $2 } END { print n + 0 }'; }
+declare -A cpu_us preempt
 for c in $CONNECTIONS; do
   say "throughput at $c connections: $ROUNDS rounds of ${DURATION}s, alternating ${servers[*]}"
   for s in "${servers[@]}"; do run_wrk "$s" "$c" 1 >/dev/null; done # warm-up
   for r in $(seq 1 "$ROUNDS"); do
     for s in "${servers[@]}"; do
+      t0=$(cpu_ticks "${pid_of[$s]}"); n0=$(preemptions "${pid_of[$s]}")
       line=$(run_wrk "$s" "$c" "$DURATION")
+      t1=$(cpu_ticks "${pid_of[$s]}"); n1=$(preemptions "${pid_of[$s]}")
+      requests=$(field requests <<<"$line")
+      cpu_us[$s,$c]+="$(awk -v t=$((t1 - t0)) -v hz="$clock_ticks" -v n="$requests" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "nan" }') "
+      preempt[$s,$c]+="$(awk -v d=$((n1 - n0)) -v n="$requests" 'BEGIN { if (n > 0) printf "%.3f", d / n; else print "nan" }') "
       echo "  round $r ${label[$s]}: $line" >&2
       rps[$s,$c]+="$(field rps <<<"$line") "
       p50[$s,$c]+="$(field p50_us <<<"$line") "
@@ -404,6 +418,19 @@ done
 stop "$re_pid"
 echo "  reload ms: ${reloads[*]}" >&2
 
+# --- 8b. cold start with an empty and a warm compile cache ------------------------
+# bench/languages.sh measures it (each empty-cache start gets a new cache
+# folder, so it compiles; the warm starts load what the last one wrote), for
+# the Rust hello and the largest polyglot handler built.
+polyglot=$(for n in items greet sha256 primes; do
+  [ -f "$handlers/$n.wasm" ] && echo "$(stat -c %s "$handlers/$n.wasm") $n"
+done | sort -n | tail -n1 | cut -d' ' -f2)
+cache_handlers="hello${polyglot:+ $polyglot}"
+[ -n "$polyglot" ] || loud "no polyglot handler in $handlers (./build-handlers.sh): cold start with an empty cache for hello only"
+say "cold start, empty and warm compile cache: $cache_handlers ($COLD_CACHE_RUNS runs each)"
+cache_table=$(COLD_RUNS=$COLD_CACHE_RUNS WARM_REQUESTS=50 HANDLERS="$cache_handlers" \
+  bench/languages.sh "$switchyard_bin") || die "bench/languages.sh failed"
+
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 9. BENCHMARKS.md ------------------------------------------------------------
@@ -441,12 +468,12 @@ kept=
   echo
   echo "## Fresh instance per request: \`GET /hello\`"
   echo
-  echo "| connections | server | req/s | p50 ms | p99 ms | errors |"
-  echo "|---|---|---|---|---|---|"
+  echo "| connections | server | req/s | p50 ms | p99 ms | errors | server CPU µs/request | preemptions/request |"
+  echo "|---|---|---|---|---|---|---|---|"
   for c in $CONNECTIONS; do
     for s in switchyard wasmtime hyper; do
       has_server "$s" || continue
-      echo "| $c | ${label[$s]} | $(num "$(med "${rps[$s,$c]}")") | $(ms "$(med "${p50[$s,$c]}")") | $(ms "$(med "${p99[$s,$c]}")") | $(num "$(med "${errs[$s,$c]}")") |"
+      echo "| $c | ${label[$s]} | $(num "$(med "${rps[$s,$c]}")") | $(ms "$(med "${p50[$s,$c]}")") | $(ms "$(med "${p99[$s,$c]}")") | $(num "$(med "${errs[$s,$c]}")") | $(med "${cpu_us[$s,$c]}") | $(med "${preempt[$s,$c]}") |"
     done
   done
   echo
@@ -464,12 +491,12 @@ kept=
     echo
     echo "Same rounds as above (the five servers alternate). State survives between requests on these servers; see README.md, \`instance_reuse\`."
     echo
-    echo "| connections | server | req/s | p50 ms | p99 ms | errors |"
-    echo "|---|---|---|---|---|---|"
+    echo "| connections | server | req/s | p50 ms | p99 ms | errors | server CPU µs/request | preemptions/request |"
+    echo "|---|---|---|---|---|---|---|---|"
     for c in $CONNECTIONS; do
       for s in reuse wasmtime_reuse hyper; do
         has_server "$s" || continue
-        echo "| $c | ${label[$s]} | $(num "$(med "${rps[$s,$c]}")") | $(ms "$(med "${p50[$s,$c]}")") | $(ms "$(med "${p99[$s,$c]}")") | $(num "$(med "${errs[$s,$c]}")") |"
+        echo "| $c | ${label[$s]} | $(num "$(med "${rps[$s,$c]}")") | $(ms "$(med "${p50[$s,$c]}")") | $(ms "$(med "${p99[$s,$c]}")") | $(num "$(med "${errs[$s,$c]}")") | $(med "${cpu_us[$s,$c]}") | $(med "${preempt[$s,$c]}") |"
       done
     done
     echo
@@ -502,6 +529,12 @@ kept=
   echo "|---|---|---|"
   echo "| cold start: spawn → first 200 on /hello, warm caches, median of $COLD_RUNS (ms) | $(med "${cold[switchyard]}") | $( [ "$have_wasmtime" = 1 ] && med "${cold[wasmtime]}" || echo skipped) |"
   echo "| reload: new bytes over the routed file → first response from them, median of $RELOAD_RUNS (ms) | $(printf '%s\n' "${reloads[@]}" | median) | (no reload) |"
+  echo
+  echo "### Cold start with an empty and with a warm compile cache (Switchyard)"
+  echo
+  echo "Spawn → first 200 from the handler's route, one route per server, median of $COLD_CACHE_RUNS; an empty cache compiles, a warm one loads the compiled component (\`bench/languages.sh\`)."
+  echo
+  echo "$cache_table"
   echo
   echo "RSS at the end of the throughput and streaming runs: $(for s in "${servers[@]}"; do printf '%s %s MiB; ' "${label[$s]}" "${rss_end[$s]}"; done)"
   echo
