@@ -40,6 +40,13 @@
 //! `fsync`: after a power cut a torn entry fails its checksum and is
 //! recompiled. After each write the oldest entries (by modification time;
 //! a hit touches its entry) are deleted until the cache fits its bound.
+//!
+//! # Read-only
+//!
+//! A folder that exists but cannot be written (a container image's
+//! pre-filled cache under `readOnlyRootFilesystem`) is used read-only: its
+//! entries load, nothing is written, touched or deleted, and what is not in
+//! it compiles at every start. One warning says so.
 
 use crate::engine::Digest;
 use serde::Deserialize;
@@ -123,7 +130,7 @@ pub fn default_dir() -> Option<PathBuf> {
     Some(base.join("switchyard").join("compiled"))
 }
 
-/// An open, writable cache directory for one engine.
+/// An open cache directory for one engine.
 pub struct CompileCache {
     /// The configured directory: eviction counts every engine's entries.
     root: PathBuf,
@@ -131,6 +138,9 @@ pub struct CompileCache {
     dir: PathBuf,
     compat: [u8; 32],
     max_bytes: u64,
+    /// False for a folder that can be read but not written (see the module
+    /// docs): entries load, nothing is stored, touched or deleted.
+    writable: bool,
 }
 
 impl CompileCache {
@@ -150,21 +160,36 @@ impl CompileCache {
         };
         let compat = compat_hash(engine);
         let dir = root.join(hex::encode(&compat[..8]));
-        match probe(&dir) {
-            Ok(()) => Some(CompileCache {
-                root,
-                dir,
-                compat,
-                max_bytes: settings.max_bytes,
-            }),
+        let writable = match probe(&dir) {
+            Ok(()) => true,
+            Err(error) if fs::read_dir(&dir).is_ok() => {
+                tracing::warn!(
+                    "compile cache {} is read-only ({error}): components already in it load \
+                     without compiling; any other compiles at every start and is not saved",
+                    dir.display()
+                );
+                false
+            }
             Err(error) => {
                 tracing::warn!(
                     "no compile cache: cannot write to {}: {error}; every start compiles every component",
                     dir.display()
                 );
-                None
+                return None;
             }
-        }
+        };
+        Some(CompileCache {
+            root,
+            dir,
+            compat,
+            max_bytes: settings.max_bytes,
+            writable,
+        })
+    }
+
+    /// Whether new entries can be written (see the module docs, Read-only).
+    pub fn writable(&self) -> bool {
+        self.writable
     }
 
     /// This engine's folder inside the cache directory.
@@ -209,7 +234,9 @@ impl CompileCache {
         // trusted like the binary (see the module docs).
         let component = unsafe { Component::deserialize_file(engine, &path) }
             .map_err(|error| BadEntry::Rejected(error.into()))?;
-        touch(&path);
+        if self.writable {
+            touch(&path);
+        }
         tracing::debug!(
             verify_ms = verified.as_millis() as u64,
             map_ms = (started.elapsed() - verified).as_millis() as u64,
@@ -220,6 +247,9 @@ impl CompileCache {
 
     /// Delete the entry for `digest` (after [`load`](Self::load) found it bad).
     pub fn discard(&self, digest: &Digest) {
+        if !self.writable {
+            return;
+        }
         let path = self.entry(digest);
         if let Err(error) = fs::remove_file(&path) {
             if error.kind() != io::ErrorKind::NotFound {
@@ -231,6 +261,12 @@ impl CompileCache {
     /// Write `component` as the entry for `digest`, atomically, then evict
     /// the oldest entries beyond the size bound. Returns the entry's path.
     pub fn store(&self, digest: &Digest, component: &Component) -> io::Result<PathBuf> {
+        if !self.writable {
+            return Err(io::Error::new(
+                io::ErrorKind::ReadOnlyFilesystem,
+                "the compile cache is read-only",
+            ));
+        }
         let payload = component.serialize().map_err(io::Error::other)?;
         let trailer = encode_trailer(&self.compat, digest, &payload);
         let path = self.entry(digest);

@@ -218,8 +218,13 @@ impl Runtime {
                 }
                 Ok(None) => {}
                 Err(bad) => {
+                    let deleting = if disk.writable() {
+                        "deleting it and "
+                    } else {
+                        ""
+                    };
                     tracing::warn!(
-                        "compile cache entry {} is unusable: {bad}; deleting it and compiling",
+                        "compile cache entry {} is unusable: {bad}; {deleting}compiling",
                         disk.entry(digest).display()
                     );
                     disk.discard(digest);
@@ -232,7 +237,7 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .context("not a valid component")?;
         tracing::info!(took_ms = started.elapsed().as_millis() as u64, "compiled");
-        if let Some(disk) = &self.disk {
+        if let Some(disk) = self.disk.as_ref().filter(|disk| disk.writable()) {
             if let Err(error) = disk.store(digest, &component) {
                 tracing::warn!(
                     "cannot write compile cache entry {}: {error}",

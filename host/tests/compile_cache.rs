@@ -1,9 +1,9 @@
 //! The compile cache, through the real binary: a restart deserializes
 //! instead of compiling; a corrupted, truncated or foreign entry is logged
 //! with the route and files, recompiled and never run; the size bound
-//! evicts the oldest entries (and only the cache's own files); an unusable
-//! directory or `--no-cache` / `enabled = false` still serves, writing
-//! nothing.
+//! evicts the oldest entries (and only the cache's own files); a read-only
+//! directory is loaded from and never written; an unusable directory or
+//! `--no-cache` / `enabled = false` still serves, writing nothing.
 
 mod common;
 
@@ -304,6 +304,74 @@ async fn an_unwritable_cache_dir_serves_with_one_warning() {
     stderr_line(&server, &[COMPILED, "route=hello"]);
     assert!(body(&server, "/hello").await.contains(HELLO));
     assert_eq!(stderr_lines_with(&server, "WARN").len(), 1);
+}
+
+#[tokio::test]
+async fn a_read_only_cache_dir_loads_its_entries_and_writes_nothing() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let site = Site::new();
+    warm(&site, "").await;
+    let engine = engine_folder(&site.cache());
+    // What a container image ships: a filled cache nobody may write to.
+    // Root writes through permission bits, so as root the server runs as
+    // `nobody` (the site must then be readable by others).
+    let chmod = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    chmod(site.dir.path(), 0o755);
+    for entry in entries(&site.cache()) {
+        chmod(&entry, 0o444);
+    }
+    chmod(&engine, 0o555);
+    chmod(&site.cache(), 0o555);
+    let listing = || {
+        let mut files: Vec<_> = std::fs::read_dir(&engine)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), e.metadata().unwrap().modified().unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = listing();
+
+    let config = site.config(&route("/echo/...", "echo"), "");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cache = site.cache();
+    let args = ["--no-watch", "--cache-dir", cache.to_str().unwrap()];
+    let as_root = std::fs::metadata(site.dir.path()).unwrap().uid() == 0;
+    let server = if as_root {
+        let nobody = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ];
+        Process::spawn_wrapped(&nobody, &config, &args)
+    } else {
+        Process::spawn(&config, &args)
+    };
+    let warning = stderr_line(&server, &["WARN", "is read-only"]);
+    assert!(warning.contains(engine.to_str().unwrap()), "{warning}");
+    stderr_line(&server, &[LOADED, "route=hello"]);
+    stderr_line(&server, &[COMPILED, "route=echo"]);
+    assert!(body(&server, "/hello").await.contains(HELLO));
+    let echoed = http1()
+        .post(server.url("/echo/x"))
+        .body("read-only")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.status(), 200);
+    assert_eq!(echoed.text().await.unwrap(), "read-only");
+    assert_eq!(stderr_lines_with(&server, "WARN").len(), 1);
+    drop(server);
+    assert_eq!(listing(), before, "nothing written, touched or deleted");
+    // The temporary folder's cleanup needs to write again.
+    chmod(&site.cache(), 0o755);
+    chmod(&engine, 0o755);
 }
 
 #[tokio::test]

@@ -277,7 +277,25 @@ impl Process {
 
     /// [`Process::spawn`] with extra environment variables.
     pub fn spawn_env(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Process {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        Process::start(&[], config, extra, env)
+    }
+
+    /// [`Process::spawn`] through `wrapper`, a command that runs the one
+    /// after it (e.g. `setpriv` to serve as another user).
+    pub fn spawn_wrapped(wrapper: &[&str], config: &Path, extra: &[&str]) -> Process {
+        Process::start(wrapper, config, extra, &[])
+    }
+
+    fn start(wrapper: &[&str], config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Process {
+        let binary = env!("CARGO_BIN_EXE_switchyard");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .args(["serve", "--config"])
             .arg(config)
