@@ -93,6 +93,10 @@ else
   nice -n 10 cargo build --release --locked -p switchyard
   switchyard_bin="$root/target/release/switchyard"
 fi
+say "building the criterion micro-benchmark (bench profile)"
+micro_note=
+nice -n 10 cargo bench --locked -p switchyard --bench invoke --no-run \
+  || micro_note="the criterion micro-benchmark did not build; no in-process figures in this run"
 say "building hyper-hello (release)"
 nice -n 10 cargo build --release --locked --manifest-path bench/hyper-hello/Cargo.toml \
   --target-dir "$root/target/hyper-hello"
@@ -431,6 +435,27 @@ say "cold start, empty and warm compile cache: $cache_handlers ($COLD_CACHE_RUNS
 cache_table=$(COLD_RUNS=$COLD_CACHE_RUNS WARM_REQUESTS=50 HANDLERS="$cache_handlers" \
   bench/languages.sh "$switchyard_bin") || die "bench/languages.sh failed"
 
+# --- 8c. in-process: the criterion micro-benchmark ---------------------------------
+# One GET /hello through the real Service, a fresh instance, no sockets
+# (host/benches/invoke.rs), beside the same harness without WebAssembly.
+declare -A micro=([hello]=nan [baseline]=nan)
+if [ -z "$micro_note" ]; then
+  say "criterion: in-process instantiate + handle of one GET /hello"
+  if cargo bench --locked -p switchyard --bench invoke -- --noplot >"$work/criterion.log" 2>&1; then
+    for b in hello baseline; do
+      # `request/hello  time:   [low mid high]`: the middle figure, in µs.
+      micro[$b]=$(awk -v name="request/$b" '$1 == name && $2 == "time:" {
+        v = $5; u = $6; sub(/\]/, "", u)
+        if (u == "ns") v /= 1000; else if (u == "ms") v *= 1000; else if (u == "s") v *= 1e6
+        printf "%.1f", v; exit }' "$work/criterion.log")
+      [ -n "${micro[$b]}" ] || micro[$b]=nan
+    done
+  else
+    micro_note="the criterion micro-benchmark failed (see cargo bench -p switchyard --bench invoke)"
+  fi
+fi
+[ -z "$micro_note" ] || loud "$micro_note"
+
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 9. BENCHMARKS.md ------------------------------------------------------------
@@ -529,6 +554,19 @@ kept=
   echo "|---|---|---|"
   echo "| cold start: spawn → first 200 on /hello, warm caches, median of $COLD_RUNS (ms) | $(med "${cold[switchyard]}") | $( [ "$have_wasmtime" = 1 ] && med "${cold[wasmtime]}" || echo skipped) |"
   echo "| reload: new bytes over the routed file → first response from them, median of $RELOAD_RUNS (ms) | $(printf '%s\n' "${reloads[@]}" | median) | (no reload) |"
+  echo
+  echo "## In-process: one \`GET /hello\`, a fresh instance, no sockets (criterion)"
+  echo
+  if [ -n "$micro_note" ]; then
+    echo "Skipped: $micro_note."
+  else
+    echo "| benchmark | µs per request |"
+    echo "|---|---|"
+    echo "| \`request/hello\`: the real \`Service\`, a fresh instance of hello.wasm | ${micro[hello]} |"
+    echo "| \`request/baseline\`: the same harness, a plain hyper service | ${micro[baseline]} |"
+    echo
+    echo "What Switchyard and wasmtime add per request: $(awk -v a="${micro[hello]}" -v b="${micro[baseline]}" 'BEGIN { if (a == "nan" || b == "nan") print "n/a"; else printf "%.1f µs", a - b }')."
+  fi
   echo
   echo "### Cold start with an empty and with a warm compile cache (Switchyard)"
   echo
