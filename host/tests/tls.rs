@@ -104,20 +104,13 @@ async fn get(
     alpn: &[&[u8]],
     path: &str,
 ) -> Answer {
-    send(addr, trusted, alpn, "GET", path, b"").await
+    answer(open(addr, trusted, alpn, "GET", path, b"").await).await
 }
 
-/// One request over a fresh TLS connection offering `alpn`, speaking
-/// whichever protocol the server chose.
-async fn send(
-    addr: SocketAddr,
-    trusted: &CertificateDer<'static>,
-    alpn: &[&[u8]],
-    method: &str,
-    path: &str,
-    body: &'static [u8],
+/// What an [`open`]ed request saw, its body read whole.
+async fn answer(
+    (chosen, response): (Option<String>, hyper::Response<hyper::body::Incoming>),
 ) -> Answer {
-    let (chosen, response) = open(addr, trusted, alpn, method, path, body).await;
     let version = response.version();
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -203,7 +196,8 @@ async fn alpn_picks_h2_when_offered_and_http1_otherwise() {
 
     // Request bodies cross TLS intact in both protocols.
     for alpn in [&b"h2"[..], b"http/1.1"] {
-        let echoed = send(addr, der, &[alpn], "POST", "/echo", b"sent over TLS").await;
+        let echoed =
+            answer(open(addr, der, &[alpn], "POST", "/echo", b"sent over TLS").await).await;
         assert_eq!(
             (echoed.status, echoed.body.as_str()),
             (200, "sent over TLS"),
