@@ -53,6 +53,16 @@ async fn scrape_until(server: &TestServer, what: &str, check: impl Fn(&str) -> b
     }
 }
 
+/// GET `url` sending `x-request-id: id`.
+async fn get_as(client: &reqwest::Client, url: String, id: &str) -> reqwest::Response {
+    client
+        .get(url)
+        .header("x-request-id", id)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn named(path: &str, handler: &str, name: &str) -> String {
     format!("{}name = \"{name}\"\n", route(path, handler))
 }
@@ -327,12 +337,7 @@ async fn readyz_is_503_until_the_routes_are_loaded() {
 async fn access_line_has_size_and_adopts_a_valid_request_id() {
     let server = TestServer::start(&named("/m/access", "hello", "m-access")).await;
     let client = http1();
-    let response = client
-        .get(server.url("/m/access"))
-        .header("x-request-id", "client-id.42:a_b")
-        .send()
-        .await
-        .unwrap();
+    let response = get_as(&client, server.url("/m/access"), "client-id.42:a_b").await;
     assert_eq!(request_id(&response), "client-id.42:a_b");
     let size = response.bytes().await.unwrap().len();
     let line = wait_for_log(&["switchyard::access", "request_id=client-id.42:a_b"]).await;
@@ -350,12 +355,7 @@ async fn access_line_has_size_and_adopts_a_valid_request_id() {
 
     let long = "a".repeat(200);
     for hostile in ["has space", "quote\"d", "semi;colon", long.as_str()] {
-        let response = client
-            .get(server.url("/m/access"))
-            .header("x-request-id", hostile)
-            .send()
-            .await
-            .unwrap();
+        let response = get_as(&client, server.url("/m/access"), hostile).await;
         let id = request_id(&response);
         assert_ne!(id, hostile);
         assert!(!id.is_empty() && id.len() <= 128, "{id}");
@@ -377,12 +377,7 @@ fn json_logs_from_the_real_binary() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (size, metrics) = runtime.block_on(async {
         let client = http1();
-        let response = client
-            .get(process.url("/hello"))
-            .header("x-request-id", "json-test-1")
-            .send()
-            .await
-            .unwrap();
+        let response = get_as(&client, process.url("/hello"), "json-test-1").await;
         assert_eq!(request_id(&response), "json-test-1");
         let size = response.bytes().await.unwrap().len();
         let (_, metrics) = get_text(&client, format!("http://{admin}/metrics")).await;
