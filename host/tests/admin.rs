@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use sha2::Digest as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "test-admin-token-0123456789";
@@ -42,19 +42,44 @@ async fn list(server: &TestServer) -> serde_json::Value {
     response.json().await.unwrap()
 }
 
-/// (status, generation, body) of GET /hello on the main listener.
+/// (status, generation, greeting) of GET /hello on the main listener.
 async fn hello(server: &TestServer) -> (u16, String, String) {
-    let response = http1().get(server.url("/hello")).send().await.unwrap();
-    let status = response.status().as_u16();
-    let generation = response
-        .headers()
-        .get("x-switchyard-generation")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = response.text().await.unwrap();
+    let (status, generation, body) = get_generation(&http1(), server.url("/hello")).await;
     // The greeting, without the " GET /hello" echo after it.
     let greeting = body.split(" GET ").next().unwrap().to_string();
     (status, generation, greeting)
+}
+
+/// The copy of `hello` still holds its bytes and serves them, as
+/// generation 1.
+async fn assert_hello_unchanged(server: &TestServer, file: &Path) {
+    assert_eq!(
+        std::fs::read(file).unwrap(),
+        std::fs::read(component("hello")).unwrap()
+    );
+    let (status, generation, body) = hello(server).await;
+    assert_eq!((status, generation.as_str(), body.as_str()), (200, "1", V1));
+}
+
+/// `PUT /admin/routes/hello/component` with the token.
+async fn put_hello(server: &TestServer, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    http1()
+        .put(server.admin_url("/admin/routes/hello/component"))
+        .bearer_auth(TOKEN)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `DELETE /admin/routes/hello` with the token.
+async fn delete_hello(server: &TestServer) -> reqwest::Response {
+    http1()
+        .delete(server.admin_url("/admin/routes/hello"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -99,11 +124,7 @@ async fn without_a_token_the_api_is_off_but_metrics_are_served() {
         std::fs::read(component("hello")).unwrap()
     );
     assert_eq!(hello(&server).await.2, V1);
-    let metrics = client
-        .get(server.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap();
+    let metrics = get(&client, server.admin_url("/metrics")).await;
     assert_eq!(metrics.status(), 200);
     server.stop().await;
 }
@@ -135,15 +156,10 @@ async fn missing_or_wrong_token_is_401_and_changes_nothing() {
         }
     }
     assert_eq!(
-        std::fs::read(&file).unwrap(),
-        std::fs::read(component("hello")).unwrap()
-    );
-    assert_eq!(
         std::fs::read_to_string(&server.config_file).unwrap(),
         config_before
     );
-    let (status, generation, body) = hello(&server).await;
-    assert_eq!((status, generation.as_str(), body.as_str()), (200, "1", V1));
+    assert_hello_unchanged(&server, &file).await;
     server.stop().await;
 }
 
@@ -171,13 +187,7 @@ async fn get_routes_lists_file_digest_generation_and_limits() {
 async fn put_good_component_swaps_it_live_and_on_disk_once() {
     let (server, file, _folder) = server(Some(TOKEN), "").await;
     let v2 = std::fs::read(component("hello-v2")).unwrap();
-    let response = http1()
-        .put(server.admin_url("/admin/routes/hello/component"))
-        .bearer_auth(TOKEN)
-        .body(v2.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = put_hello(&server, v2.clone()).await;
     assert_eq!(response.status(), 200);
     let answer: serde_json::Value = response.json().await.unwrap();
     assert_eq!(answer["generation"], 2);
@@ -212,16 +222,7 @@ async fn put_good_component_swaps_it_live_and_on_disk_once() {
     assert!(log_lines_with(&["route=hello", "reload failed"]).is_empty());
 
     // Uploading the same bytes again changes nothing.
-    let again: serde_json::Value = http1()
-        .put(server.admin_url("/admin/routes/hello/component"))
-        .bearer_auth(TOKEN)
-        .body(v2)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: serde_json::Value = put_hello(&server, v2).await.json().await.unwrap();
     assert_eq!(
         (again["generation"].as_u64(), again["changed"].as_bool()),
         (Some(2), Some(false))
@@ -241,23 +242,13 @@ async fn put_garbage_is_422_with_the_reason_and_changes_nothing() {
             "hello",
         ),
     ] {
-        let response = http1()
-            .put(server.admin_url("/admin/routes/hello/component"))
-            .bearer_auth(TOKEN)
-            .body(garbage)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 422);
-        let body = response.text().await.unwrap();
+        let body = expect_text(put_hello(&server, garbage).await, 422, "").await;
         assert!(
             body.contains(&format!("route '{reason}'")) && body.contains("cannot load"),
             "{body}"
         );
     }
-    assert_eq!(std::fs::read(&file).unwrap(), original);
-    let (status, generation, body) = hello(&server).await;
-    assert_eq!((status, generation.as_str(), body.as_str()), (200, "1", V1));
+    assert_hello_unchanged(&server, &file).await;
     server.stop().await;
 }
 
@@ -266,28 +257,11 @@ async fn put_over_the_upload_limit_is_413_and_changes_nothing() {
     let (server, file, _folder) = server(Some(TOKEN), "[admin]\nmax_upload_mb = 1\n").await;
     let original = std::fs::read(&file).unwrap();
     let big = vec![0u8; (1 << 20) + 1];
-    let declared = http1()
-        .put(server.admin_url("/admin/routes/hello/component"))
-        .bearer_auth(TOKEN)
-        .body(big.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(declared.status(), 413);
-    assert!(declared.text().await.unwrap().contains("max_upload_mb"));
+    let declared = put_hello(&server, big.clone()).await;
+    let body = expect_text(declared, 413, "declared").await;
+    assert!(body.contains("max_upload_mb"));
     // Chunked, with no Content-Length: cut off while streaming.
-    let chunks = futures::stream::iter(
-        big.chunks(64 << 10)
-            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
-            .collect::<Vec<_>>(),
-    );
-    let streamed = http1()
-        .put(server.admin_url("/admin/routes/hello/component"))
-        .bearer_auth(TOKEN)
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await
-        .unwrap();
+    let streamed = put_hello(&server, chunked(big.chunks(64 << 10).map(<[u8]>::to_vec))).await;
     assert_eq!(streamed.status(), 413);
     assert_eq!(std::fs::read(&file).unwrap(), original);
     assert_eq!(hello(&server).await.1, "1");
@@ -352,21 +326,11 @@ async fn hostile_route_names_are_400_and_touch_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_removes_the_route_live_and_from_the_config_file() {
     let (server, _file, _folder) = server(Some(TOKEN), "").await;
-    let response = http1()
-        .delete(server.admin_url("/admin/routes/hello"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let response = delete_hello(&server).await;
     assert_eq!(response.status(), 200);
     assert_eq!(hello(&server).await.0, 404);
-    let echo = http1()
-        .post(server.url("/echo"))
-        .body("still here")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(echo.text().await.unwrap(), "still here");
+    let (_, echo) = post_text(&http1(), server.url("/echo"), "still here").await;
+    assert_eq!(echo, "still here");
 
     let text = std::fs::read_to_string(&server.config_file).unwrap();
     assert!(
@@ -381,12 +345,7 @@ async fn delete_removes_the_route_live_and_from_the_config_file() {
     let routes = list(&server).await;
     assert_eq!(routes["routes"].as_array().unwrap().len(), 1);
 
-    let again = http1()
-        .delete(server.admin_url("/admin/routes/hello"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let again = delete_hello(&server).await;
     assert_eq!(again.status(), 404);
     server.stop().await;
 }
@@ -440,11 +399,7 @@ fn the_real_binary_takes_its_token_from_the_environment() {
         assert_eq!(listed.status(), 200);
         let routes: serde_json::Value = listed.json().await.unwrap();
         assert_eq!(routes["routes"][0]["name"], "hello");
-        let ready = http1()
-            .get(format!("http://{admin}/readyz"))
-            .send()
-            .await
-            .unwrap();
+        let ready = get(&http1(), format!("http://{admin}/readyz")).await;
         assert_eq!(ready.status(), 200);
     });
 }

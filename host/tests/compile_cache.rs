@@ -117,9 +117,7 @@ fn stderr_lines_with(process: &Process, needle: &str) -> Vec<String> {
 }
 
 async fn body(process: &Process, path: &str) -> String {
-    let response = http1().get(process.url(path)).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.text().await.unwrap()
+    expect_text(get(&http1(), process.url(path)).await, 200, path).await
 }
 
 /// Start, expect the component to be compiled and served, stop.

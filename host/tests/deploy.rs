@@ -334,20 +334,12 @@ async fn the_configmap_is_the_images_config_and_it_serves() {
     let built = format!("{}/", repo_root().join("build/handlers").display());
     std::fs::write(&local, text.replace(image_handlers, &built)).unwrap();
     let server = Process::spawn(&local, &["--no-watch", "--admin-listen", "127.0.0.1:0"]);
-    let response = http1().get(server.url("/hello")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.text().await.unwrap(),
-        "Hello from Switchyard! GET /hello\n"
-    );
+    let body = expect_text(get(&http1(), server.url("/hello")).await, 200, "/hello").await;
+    assert_eq!(body, "Hello from Switchyard! GET /hello\n");
     // The probes' paths answer on the admin listener.
     let admin = server.admin.expect("an admin listener");
     for path in [HEALTH_PATH, READY_PATH] {
-        let probe = http1()
-            .get(format!("http://{admin}{path}"))
-            .send()
-            .await
-            .unwrap();
+        let probe = get(&http1(), format!("http://{admin}{path}")).await;
         assert_eq!(probe.status(), 200, "{path}");
     }
 }

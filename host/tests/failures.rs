@@ -11,11 +11,7 @@ fn config() -> String {
 async fn expect_500_and_log(mode: &str, log_needle: &str) {
     let server = TestServer::start(&config()).await;
     for (protocol, client) in clients() {
-        let response = client
-            .get(server.url(&format!("/misbehave?mode={mode}")))
-            .send()
-            .await
-            .unwrap();
+        let response = get(&client, server.url(&format!("/misbehave?mode={mode}"))).await;
         assert_eq!(response.status(), 500, "{protocol} {mode}");
         let request_id = request_id(&response);
         let body = response.text().await.unwrap();
@@ -28,7 +24,7 @@ async fn expect_500_and_log(mode: &str, log_needle: &str) {
         assert!(line.contains("ERROR"), "{line}");
 
         // The next request to another route still succeeds.
-        let hello = client.get(server.url("/hello")).send().await.unwrap();
+        let hello = get(&client, server.url("/hello")).await;
         assert_eq!(hello.status(), 200, "{protocol}");
     }
     server.stop().await;
@@ -48,11 +44,7 @@ async fn a_guest_that_never_sets_a_response_gives_500() {
 async fn a_trap_after_streaming_began_cuts_the_response_short() {
     let server = TestServer::start(&config()).await;
     for (protocol, client) in clients() {
-        let response = client
-            .get(server.url("/misbehave?mode=late-trap"))
-            .send()
-            .await
-            .unwrap();
+        let response = get(&client, server.url("/misbehave?mode=late-trap")).await;
         assert_eq!(
             response.status(),
             200,
@@ -65,7 +57,7 @@ async fn a_trap_after_streaming_began_cuts_the_response_short() {
             "{protocol}: the client must see an incomplete body, got {body:?}"
         );
         wait_for_log(&[&request_id, "route=misbehave", "cutting the response short"]).await;
-        let hello = client.get(server.url("/hello")).send().await.unwrap();
+        let hello = get(&client, server.url("/hello")).await;
         assert_eq!(hello.status(), 200);
     }
     server.stop().await;
@@ -74,11 +66,7 @@ async fn a_trap_after_streaming_began_cuts_the_response_short() {
 #[tokio::test]
 async fn guest_output_is_logged_with_route_and_request_id() {
     let server = TestServer::start(&config()).await;
-    let response = http1()
-        .get(server.url("/misbehave?mode=trap"))
-        .send()
-        .await
-        .unwrap();
+    let response = get(&http1(), server.url("/misbehave?mode=trap")).await;
     let request_id = request_id(&response);
     // Rust's panic message goes to the guest's stderr.
     let line = wait_for_log(&[&request_id, "route=misbehave", "stderr:"]).await;

@@ -18,7 +18,7 @@ fn config() -> String {
 }
 
 /// What a client saw.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum Seen {
     /// A complete response.
     Complete(u16),
@@ -51,27 +51,26 @@ async fn misbehave(
     };
     let good = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let response = client.get(server.url("/hello")).send().await.unwrap();
-        assert_eq!(response.status(), 200, "/hello during mode={mode}");
-        response.text().await.unwrap()
+        let response = get(client, server.url("/hello")).await;
+        expect_text(response, 200, &format!("/hello during mode={mode}")).await
     };
     let (outcome, hello) = tokio::join!(bad, good);
     assert!(hello.starts_with("Hello"), "{hello}");
     outcome
 }
 
-async fn expect(mode: &str, want: fn(&Seen) -> bool, within: Duration, log: &[&str]) {
+async fn expect(mode: &str, want: Seen, within: Duration, log: &[&str]) {
     let server = TestServer::start(&config()).await;
     for (protocol, client) in clients() {
         let (seen, took, id) = misbehave(&server, &client, mode).await;
-        assert!(want(&seen), "{protocol} mode={mode}: saw {seen:?}");
+        assert_eq!(seen, want, "{protocol} mode={mode}");
         assert!(took < within, "{protocol} mode={mode}: took {took:?}");
         let mut needles = vec![id.as_str(), "route=misbehave"];
         needles.extend_from_slice(log);
         wait_for_log(&needles).await;
     }
     // The server is still serving.
-    let hello = http1().get(server.url("/hello")).send().await.unwrap();
+    let hello = get(&http1(), server.url("/hello")).await;
     assert_eq!(hello.status(), 200);
     server.stop().await;
 }
@@ -81,31 +80,19 @@ const DEADLINE: Duration = Duration::from_millis(3500);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trap_gives_500() {
-    expect(
-        "trap",
-        |s| matches!(s, Seen::Complete(500)),
-        PROMPT,
-        &["guest trapped"],
-    )
-    .await;
+    expect("trap", Seen::Complete(500), PROMPT, &["guest trapped"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infinite_loop_is_stopped_at_the_deadline_with_504() {
-    expect(
-        "loop",
-        |s| matches!(s, Seen::Complete(504)),
-        DEADLINE,
-        &["deadline of 2s"],
-    )
-    .await;
+    expect("loop", Seen::Complete(504), DEADLINE, &["deadline of 2s"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_out_of_memory_gives_500_and_says_so() {
     expect(
         "oom",
-        |s| matches!(s, Seen::Complete(500)),
+        Seen::Complete(500),
         PROMPT,
         &["ran out of memory", "64 MiB"],
     )
@@ -114,20 +101,14 @@ async fn running_out_of_memory_gives_500_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stack_overflow_gives_500() {
-    expect(
-        "stack",
-        |s| matches!(s, Seen::Complete(500)),
-        PROMPT,
-        &["guest trapped"],
-    )
-    .await;
+    expect("stack", Seen::Complete(500), PROMPT, &["guest trapped"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_response_gives_500() {
     expect(
         "noresponse",
-        |s| matches!(s, Seen::Complete(500)),
+        Seen::Complete(500),
         PROMPT,
         &["without setting a response"],
     )
@@ -138,7 +119,7 @@ async fn no_response_gives_500() {
 async fn trap_after_streaming_began_cuts_the_body() {
     expect(
         "late-trap",
-        |s| matches!(s, Seen::Cut(200)),
+        Seen::Cut(200),
         PROMPT,
         &["cutting the response short"],
     )
@@ -149,7 +130,7 @@ async fn trap_after_streaming_began_cuts_the_body() {
 async fn ten_thousand_huge_headers_give_500() {
     expect(
         "huge-headers",
-        |s| matches!(s, Seen::Complete(500)),
+        Seen::Complete(500),
         PROMPT,
         &["guest trapped"],
     )
@@ -160,7 +141,7 @@ async fn ten_thousand_huge_headers_give_500() {
 async fn slow_drip_is_cut_off_at_the_deadline() {
     expect(
         "slow-drip",
-        |s| matches!(s, Seen::Cut(200)),
+        Seen::Cut(200),
         DEADLINE,
         &["cutting the response short"],
     )
@@ -181,31 +162,7 @@ async fn an_oversized_body_gets_413_whether_declared_or_streamed() {
     );
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
-        // Declared: refused before the guest runs.
-        let declared = client
-            .post(server.url("/c/sha256"))
-            .body(vec![b'x'; 5000])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(declared.status(), 413, "{protocol}");
-        // Streamed without a length: refused once it passes the limit.
-        let chunks = (0..5).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 1000]));
-        let streamed = client
-            .post(server.url("/c/sha256"))
-            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(streamed.status(), 413, "{protocol}");
-        // Within the limit: served.
-        let fine = client
-            .post(server.url("/c/sha256"))
-            .body("abc")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(fine.status(), 200, "{protocol}");
+        assert_1000_byte_body_limit(&client, &server.url("/c/sha256"), protocol).await;
     }
     server.stop().await;
 }
@@ -219,17 +176,13 @@ async fn a_full_route_answers_503_promptly_with_retry_after() {
     );
     let server = TestServer::start(&config).await;
     let client = http1();
-    let busy = client
-        .get(server.url("/stream?bytes=3000&chunk=1000&delay_ms=400"))
-        .send()
-        .await
-        .unwrap();
+    let busy = get(
+        &client,
+        server.url("/stream?bytes=3000&chunk=1000&delay_ms=400"),
+    )
+    .await;
     let started = Instant::now();
-    let refused = client
-        .get(server.url("/stream?bytes=10"))
-        .send()
-        .await
-        .unwrap();
+    let refused = get(&client, server.url("/stream?bytes=10")).await;
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "1");
     assert!(
@@ -238,22 +191,10 @@ async fn a_full_route_answers_503_promptly_with_retry_after() {
         started.elapsed()
     );
     // Other routes are unaffected.
-    assert_eq!(
-        client
-            .get(server.url("/hello"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get(&client, server.url("/hello")).await.status(), 200);
     assert_eq!(busy.bytes().await.unwrap().len(), 3000);
     // The slot is free again.
-    let again = client
-        .get(server.url("/stream?bytes=10"))
-        .send()
-        .await
-        .unwrap();
+    let again = get(&client, server.url("/stream?bytes=10")).await;
     assert_eq!(again.status(), 200);
     server.stop().await;
 }
@@ -268,30 +209,28 @@ async fn fetch_reaches_allowed_hosts_and_is_denied_elsewhere() {
     let server = TestServer::start(&config).await;
     let port = upstream.addr.port();
     for (protocol, client) in clients() {
-        let allowed = client
-            .get(server.url(&format!("/fetch?url=http://127.0.0.1:{port}/hello")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(allowed.status(), 200, "{protocol}");
-        let body = allowed.text().await.unwrap();
+        let allowed = get(
+            &client,
+            server.url(&format!("/fetch?url=http://127.0.0.1:{port}/hello")),
+        )
+        .await;
+        let body = expect_text(allowed, 200, protocol).await;
         assert!(
             body.starts_with("Hello from Switchyard! GET /hello"),
             "{protocol}: {body}"
         );
 
-        let denied = client
-            .get(server.url(&format!("/fetch?url=http://127.0.0.2:{port}/hello")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(denied.status(), 502, "{protocol}");
+        let denied = get(
+            &client,
+            server.url(&format!("/fetch?url=http://127.0.0.2:{port}/hello")),
+        )
+        .await;
         let id = request_id(&denied);
-        assert!(denied
-            .text()
-            .await
-            .unwrap()
-            .starts_with("HTTP-request-denied"));
+        let body = expect_text(denied, 502, protocol).await;
+        assert!(
+            body.starts_with("HTTP-request-denied"),
+            "{protocol}: {body}"
+        );
         wait_for_log(&[&id, "route=fetch", "outbound request denied", "127.0.0.2"]).await;
     }
     server.stop().await;

@@ -96,13 +96,10 @@ fn assert_rejected(reply: &Reply, status_line: &str) {
 
 /// A normal request on a new connection still gets a 200.
 async fn assert_still_serves(server: &TestServer) {
-    let response = http1() // a new client: a new connection
-        .get(server.url("/hello"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.text().await.unwrap().contains("Hello"));
+    // A new client: a new connection.
+    let (status, body) = get_text(&http1(), server.url("/hello")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Hello"), "{body}");
 }
 
 async fn hello_server() -> TestServer {

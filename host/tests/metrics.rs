@@ -30,11 +30,7 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 }
 
 async fn scrape(server: &TestServer) -> String {
-    let response = http1()
-        .get(server.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap();
+    let response = get(&http1(), server.admin_url("/metrics")).await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -57,6 +53,16 @@ async fn scrape_until(server: &TestServer, what: &str, check: impl Fn(&str) -> b
     }
 }
 
+/// GET `url` sending `x-request-id: id`.
+async fn get_as(client: &reqwest::Client, url: String, id: &str) -> reqwest::Response {
+    client
+        .get(url)
+        .header("x-request-id", id)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn named(path: &str, handler: &str, name: &str) -> String {
     format!("{}name = \"{name}\"\n", route(path, handler))
 }
@@ -76,47 +82,25 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
 
     let mut hello_bytes = 0;
     for _ in 0..3 {
-        let response = client.get(server.url("/m/hello")).send().await.unwrap();
+        let response = get(&client, server.url("/m/hello")).await;
         assert_eq!(response.status(), 200);
         hello_bytes += response.bytes().await.unwrap().len();
     }
-    let echoed = client
-        .post(server.url("/m/echo"))
-        .body(vec![b'x'; 100])
-        .send()
-        .await
-        .unwrap();
+    let echoed = post(&client, server.url("/m/echo"), vec![b'x'; 100]).await;
     assert_eq!(echoed.status(), 200);
     assert_eq!(echoed.bytes().await.unwrap().len(), 100);
-    let too_big = client
-        .post(server.url("/m/echo"))
-        .body(vec![b'x'; 2000])
-        .send()
-        .await
-        .unwrap();
+    let too_big = post(&client, server.url("/m/echo"), vec![b'x'; 2000]).await;
     assert_eq!(too_big.status(), 413);
     for (mode, status) in [("trap", 500), ("loop", 504), ("oom", 500)] {
-        let response = client
-            .get(server.url(&format!("/m/misbehave?mode={mode}")))
-            .send()
-            .await
-            .unwrap();
+        let response = get(&client, server.url(&format!("/m/misbehave?mode={mode}"))).await;
         assert_eq!(response.status(), status, "mode={mode}");
         response.bytes().await.unwrap();
     }
     // Past the deadline mid-stream: a 200 cut short, also a timeout.
-    let dripping = client
-        .get(server.url("/m/misbehave?mode=slow-drip"))
-        .send()
-        .await
-        .unwrap();
+    let dripping = get(&client, server.url("/m/misbehave?mode=slow-drip")).await;
     assert_eq!(dripping.status(), 200);
     assert!(dripping.bytes().await.is_err(), "the stream is cut short");
-    let denied = client
-        .get(server.url("/m/fetch?url=http://127.0.0.2:9/x"))
-        .send()
-        .await
-        .unwrap();
+    let denied = get(&client, server.url("/m/fetch?url=http://127.0.0.2:9/x")).await;
     assert_eq!(denied.status(), 502);
     denied.bytes().await.unwrap();
 
@@ -131,32 +115,19 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
     let delta = |name: &str, labels: &[(&str, &str)]| {
         sample(&after, name, labels) - sample(&before, name, labels)
     };
-    let requests = "switchyard_requests_total";
-    assert_eq!(
-        delta(requests, &[("route", "m-hello"), ("status", "2xx")]),
-        3.0
-    );
-    assert_eq!(
-        delta(requests, &[("route", "m-echo"), ("status", "2xx")]),
-        1.0
-    );
-    assert_eq!(
-        delta(requests, &[("route", "m-echo"), ("status", "4xx")]),
-        1.0
-    );
-    assert_eq!(
-        delta(requests, &[("route", "m-misbehave"), ("status", "5xx")]),
-        3.0
-    );
-    assert_eq!(
-        delta(requests, &[("route", "m-fetch"), ("status", "5xx")]),
-        1.0
-    );
-    // The cut stream had sent its 200 head.
-    assert_eq!(
-        delta(requests, &[("route", "m-misbehave"), ("status", "2xx")]),
-        1.0
-    );
+    // The cut stream had sent its 200 head: m-misbehave's one 2xx.
+    for (route, status, want) in [
+        ("m-hello", "2xx", 3.0),
+        ("m-echo", "2xx", 1.0),
+        ("m-echo", "4xx", 1.0),
+        ("m-misbehave", "5xx", 3.0),
+        ("m-fetch", "5xx", 1.0),
+        ("m-misbehave", "2xx", 1.0),
+    ] {
+        let labels = [("route", route), ("status", status)];
+        let got = delta("switchyard_requests_total", &labels);
+        assert_eq!(got, want, "requests {labels:?}");
+    }
 
     let latency = "switchyard_request_duration_seconds_count";
     assert_eq!(delta(latency, &[("route", "m-hello")]), 3.0);
@@ -211,23 +182,16 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
         100.0
     );
 
-    let hits = "switchyard_limit_hits_total";
-    assert_eq!(
-        delta(hits, &[("route", "m-echo"), ("limit", "request_body")]),
-        1.0
-    );
-    assert_eq!(
-        delta(hits, &[("route", "m-misbehave"), ("limit", "timeout")]),
-        2.0
-    );
-    assert_eq!(
-        delta(hits, &[("route", "m-misbehave"), ("limit", "memory")]),
-        1.0
-    );
-    assert_eq!(
-        delta(hits, &[("route", "m-fetch"), ("limit", "outbound_denied")]),
-        1.0
-    );
+    for (route, limit, want) in [
+        ("m-echo", "request_body", 1.0),
+        ("m-misbehave", "timeout", 2.0),
+        ("m-misbehave", "memory", 1.0),
+        ("m-fetch", "outbound_denied", 1.0),
+    ] {
+        let labels = [("route", route), ("limit", limit)];
+        let got = delta("switchyard_limit_hits_total", &labels);
+        assert_eq!(got, want, "limit hits {labels:?}");
+    }
     assert_eq!(
         sample(
             &after,
@@ -260,21 +224,17 @@ async fn in_flight_gauge_follows_a_streaming_response_and_a_full_route_is_a_limi
             &[("route", "m-stream"), ("limit", "concurrency")],
         )
     };
-    let response = http1()
-        .get(server.url("/m/stream?bytes=4&chunk=1&delay_ms=300"))
-        .send()
-        .await
-        .unwrap();
+    let response = get(
+        &http1(),
+        server.url("/m/stream?bytes=4&chunk=1&delay_ms=300"),
+    )
+    .await;
     let mut body = response.bytes_stream();
     body.next().await.unwrap().unwrap();
     let during = scrape(&server).await;
     assert_eq!(in_flight(&during), 1.0, "{during}");
     // The only slot is taken: a second request waits 50 ms, then 503.
-    let refused = http1()
-        .get(server.url("/m/stream?bytes=1"))
-        .send()
-        .await
-        .unwrap();
+    let refused = get(&http1(), server.url("/m/stream?bytes=1")).await;
     assert_eq!(refused.status(), 503);
     refused.bytes().await.unwrap();
     let after = scrape_until(&server, "the 503 counted", |text| {
@@ -316,7 +276,7 @@ async fn reloads_and_reload_failures_are_counted() {
         reloads(text) > reloads(&before)
     })
     .await;
-    let ok = http1().get(server.url("/m/reload")).send().await.unwrap();
+    let ok = get(&http1(), server.url("/m/reload")).await;
     assert_eq!(ok.status(), 200);
 
     std::fs::write(&file, b"not a component").unwrap();
@@ -333,29 +293,16 @@ async fn reloads_and_reload_failures_are_counted() {
 async fn healthz_and_readyz() {
     let server = TestServer::start_with_admin(&named("/m/ready", "hello", "m-ready"), None).await;
     let client = http1();
-    let health = client
-        .get(server.admin_url("/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let health = get(&client, server.admin_url("/healthz")).await;
     assert_eq!(health.status(), 200);
-    let ready = client
-        .get(server.admin_url("/readyz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
-    assert_eq!(ready.text().await.unwrap(), "ready: 1 routes loaded\n");
-    let other = client.get(server.admin_url("/nope")).send().await.unwrap();
+    let ready = get_text(&client, server.admin_url("/readyz")).await;
+    assert_eq!(ready, (200, "ready: 1 routes loaded\n".to_string()));
+    let other = get(&client, server.admin_url("/nope")).await;
     assert_eq!(other.status(), 404);
     // The admin listener does not serve routes, nor the main one metrics.
-    let route = client
-        .get(server.admin_url("/m/ready"))
-        .send()
-        .await
-        .unwrap();
+    let route = get(&client, server.admin_url("/m/ready")).await;
     assert_eq!(route.status(), 404);
-    let metrics = client.get(server.url("/metrics")).send().await.unwrap();
+    let metrics = get(&client, server.url("/metrics")).await;
     assert_eq!(metrics.status(), 404);
     server.stop().await;
 }
@@ -371,9 +318,9 @@ async fn readyz_is_503_until_the_routes_are_loaded() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let task = tokio::spawn(switchyard::admin::serve(listener, admin.clone()));
     let client = http1();
-    let loading = client.get(format!("{url}/readyz")).send().await.unwrap();
+    let loading = get(&client, format!("{url}/readyz")).await;
     assert_eq!(loading.status(), 503);
-    let health = client.get(format!("{url}/healthz")).send().await.unwrap();
+    let health = get(&client, format!("{url}/healthz")).await;
     assert_eq!(health.status(), 200);
 
     let service = tokio::task::spawn_blocking(move || switchyard::load(host(), &config))
@@ -381,7 +328,7 @@ async fn readyz_is_503_until_the_routes_are_loaded() {
         .unwrap()
         .unwrap();
     admin.ready(service.registry().clone());
-    let ready = client.get(format!("{url}/readyz")).send().await.unwrap();
+    let ready = get(&client, format!("{url}/readyz")).await;
     assert_eq!(ready.status(), 200);
     task.abort();
 }
@@ -390,12 +337,7 @@ async fn readyz_is_503_until_the_routes_are_loaded() {
 async fn access_line_has_size_and_adopts_a_valid_request_id() {
     let server = TestServer::start(&named("/m/access", "hello", "m-access")).await;
     let client = http1();
-    let response = client
-        .get(server.url("/m/access"))
-        .header("x-request-id", "client-id.42:a_b")
-        .send()
-        .await
-        .unwrap();
+    let response = get_as(&client, server.url("/m/access"), "client-id.42:a_b").await;
     assert_eq!(request_id(&response), "client-id.42:a_b");
     let size = response.bytes().await.unwrap().len();
     let line = wait_for_log(&["switchyard::access", "request_id=client-id.42:a_b"]).await;
@@ -413,12 +355,7 @@ async fn access_line_has_size_and_adopts_a_valid_request_id() {
 
     let long = "a".repeat(200);
     for hostile in ["has space", "quote\"d", "semi;colon", long.as_str()] {
-        let response = client
-            .get(server.url("/m/access"))
-            .header("x-request-id", hostile)
-            .send()
-            .await
-            .unwrap();
+        let response = get_as(&client, server.url("/m/access"), hostile).await;
         let id = request_id(&response);
         assert_ne!(id, hostile);
         assert!(!id.is_empty() && id.len() <= 128, "{id}");
@@ -440,22 +377,10 @@ fn json_logs_from_the_real_binary() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (size, metrics) = runtime.block_on(async {
         let client = http1();
-        let response = client
-            .get(process.url("/hello"))
-            .header("x-request-id", "json-test-1")
-            .send()
-            .await
-            .unwrap();
+        let response = get_as(&client, process.url("/hello"), "json-test-1").await;
         assert_eq!(request_id(&response), "json-test-1");
         let size = response.bytes().await.unwrap().len();
-        let metrics = client
-            .get(format!("http://{admin}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, metrics) = get_text(&client, format!("http://{admin}/metrics")).await;
         (size, metrics)
     });
     assert!(metrics.contains("switchyard_requests_total"), "{metrics}");

@@ -11,11 +11,7 @@ async fn outbound_requests_are_denied_by_default() {
     let server = TestServer::start(&route("/fetch", "fetch")).await;
     for (protocol, client) in clients() {
         let target = upstream.url("/hello");
-        let response = client
-            .get(server.url(&format!("/fetch?url={target}")))
-            .send()
-            .await
-            .unwrap();
+        let response = get(&client, server.url(&format!("/fetch?url={target}"))).await;
         assert_eq!(response.status(), 502, "{protocol}");
         let request_id = request_id(&response);
         let body = response.text().await.unwrap();

@@ -70,12 +70,7 @@ async fn python_explains_bad_json_with_a_400() {
         (r#"{"items": "1,2"}"#, "items"),
         (r#"{"items": [1, true, 3]}"#, "items[1]"),
     ] {
-        let response = client
-            .post(server.url("/py/items"))
-            .body(input)
-            .send()
-            .await
-            .unwrap();
+        let response = post(&client, server.url("/py/items"), input).await;
         assert_eq!(response.status(), 400, "{input}");
         let body: serde_json::Value = response.json().await.unwrap();
         let error = body["error"]
@@ -89,11 +84,11 @@ async fn python_explains_bad_json_with_a_400() {
 async fn javascript_greets_with_escaped_html_and_json() {
     let server = server().await;
     for (protocol, client) in clients() {
-        let response = client
-            .get(server.url("/js/?name=%3Cscript%3Ealert(1)%3C/script%3E"))
-            .send()
-            .await
-            .unwrap();
+        let response = get(
+            &client,
+            server.url("/js/?name=%3Cscript%3Ealert(1)%3C/script%3E"),
+        )
+        .await;
         assert_eq!(response.status(), 200, "{protocol}");
         assert!(response.headers()["content-type"]
             .to_str()
@@ -106,16 +101,13 @@ async fn javascript_greets_with_escaped_html_and_json() {
         );
         assert!(!html.contains("<script>"), "unescaped: {html}");
 
-        let json: serde_json::Value = client
-            .get(server.url("/js/api?name=x"))
-            .send()
+        let json: serde_json::Value = get(&client, server.url("/js/api?name=x"))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
         assert_eq!(json["greeting"], "Hello, x!", "{protocol}: {json}");
-        let missing = client.get(server.url("/js/nope")).send().await.unwrap();
+        let missing = get(&client, server.url("/js/nope")).await;
         assert_eq!(missing.status(), 404);
     }
 }
@@ -134,28 +126,11 @@ async fn c_digests_a_10_mib_body_over_both_protocols() {
     let body = ten_mib();
     let expected = hex::encode(sha2::Sha256::digest(&body));
     for (protocol, client) in clients() {
-        let response = client
-            .post(server.url("/c/sha256"))
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{protocol}");
-        assert_eq!(
-            response.text().await.unwrap().trim(),
-            expected,
-            "{protocol}"
-        );
+        let response = post(&client, server.url("/c/sha256"), body.clone()).await;
+        let digest = expect_text(response, 200, protocol).await;
+        assert_eq!(digest.trim(), expected, "{protocol}");
     }
-    let abc = http1()
-        .post(server.url("/c/sha256"))
-        .body("abc")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, abc) = post_text(&http1(), server.url("/c/sha256"), "abc").await;
     assert_eq!(
         abc.trim(),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -166,11 +141,7 @@ async fn c_digests_a_10_mib_body_over_both_protocols() {
 async fn zig_lists_primes_and_rejects_bad_limits() {
     let server = server().await;
     for (protocol, client) in clients() {
-        let response = client
-            .get(server.url("/zig/primes?limit=30"))
-            .send()
-            .await
-            .unwrap();
+        let response = get(&client, server.url("/zig/primes?limit=30")).await;
         assert_eq!(response.status(), 200, "{protocol}");
         assert_eq!(response.headers()["x-prime-count"], "10");
         let primes: Vec<u32> = response
@@ -182,18 +153,10 @@ async fn zig_lists_primes_and_rejects_bad_limits() {
             .collect();
         assert_eq!(primes, [2, 3, 5, 7, 11, 13, 17, 19, 23, 29], "{protocol}");
     }
-    let big = http1()
-        .get(server.url("/zig/primes?limit=1000000"))
-        .send()
-        .await
-        .unwrap();
+    let big = get(&http1(), server.url("/zig/primes?limit=1000000")).await;
     assert_eq!(big.headers()["x-prime-count"], "78498");
     assert_eq!(big.text().await.unwrap().lines().count(), 78498);
-    let bad = http1()
-        .get(server.url("/zig/primes?limit=-5"))
-        .send()
-        .await
-        .unwrap();
+    let bad = get(&http1(), server.url("/zig/primes?limit=-5")).await;
     assert_eq!(bad.status(), 400);
 }
 

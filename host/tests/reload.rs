@@ -24,18 +24,6 @@ fn write_like_a_tool(path: &Path, bytes: &[u8], rename: bool) {
     }
 }
 
-/// GET `url`: (status, generation header, body).
-async fn get(client: &reqwest::Client, url: &str) -> (u16, String, String) {
-    let response = client.get(url).send().await.unwrap();
-    let status = response.status().as_u16();
-    let generation = response
-        .headers()
-        .get("x-switchyard-generation")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (status, generation, response.text().await.unwrap())
-}
-
 /// Poll until `check` holds for a GET of `url`; panics after `limit`.
 async fn served_within(
     limit: Duration,
@@ -45,7 +33,7 @@ async fn served_within(
     let client = http1();
     let started = Instant::now();
     loop {
-        let (status, generation, body) = get(&client, url).await;
+        let (status, generation, body) = get_generation(&client, url).await;
         if check(status, &generation, &body) {
             return started.elapsed();
         }
@@ -115,7 +103,7 @@ async fn alternating_versions_under_load_fail_no_request() {
         ok > 50,
         "the load was too light to mean anything: {ok} requests"
     );
-    let (_, generation, _) = get(&http1(), &url).await;
+    let (_, generation, _) = get_generation(&http1(), &url).await;
     assert_eq!(generation, "7", "six swaps after generation 1");
     server.stop().await;
 }
@@ -127,11 +115,11 @@ async fn a_slow_stream_finishes_on_the_old_version_after_a_swap() {
     std::fs::copy(component("stream"), &wasm).unwrap();
     let server = TestServer::start_watching(&route_to("/slow", "slow", &wasm)).await;
 
-    let response = http1()
-        .get(server.url("/slow?bytes=6000&chunk=1000&delay_ms=250"))
-        .send()
-        .await
-        .unwrap();
+    let response = get(
+        &http1(),
+        server.url("/slow?bytes=6000&chunk=1000&delay_ms=250"),
+    )
+    .await;
     let mut body = response.bytes_stream();
     let mut received = body.next().await.unwrap().unwrap().to_vec();
 
@@ -194,7 +182,7 @@ async fn broken_writes_keep_the_last_good_version_serving() {
             line.contains("route 'fragile' (/fragile)"),
             "{what}: {line}"
         );
-        let (status, generation, body) = get(&http1(), &url).await;
+        let (status, generation, body) = get_generation(&http1(), &url).await;
         assert_eq!((status, generation.as_str()), (200, "1"), "{what}");
         assert!(body.starts_with(V1), "{what}: {body}");
     }
@@ -202,7 +190,7 @@ async fn broken_writes_keep_the_last_good_version_serving() {
     // Writing the same good bytes back is not a new version.
     std::fs::write(&wasm, &good).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (_, generation, _) = get(&http1(), &url).await;
+    let (_, generation, _) = get_generation(&http1(), &url).await;
     assert_eq!(generation, "1", "unchanged bytes must not be reloaded");
 
     write_like_a_tool(&wasm, &std::fs::read(component("hello-v2")).unwrap(), false);
@@ -229,7 +217,7 @@ async fn config_edits_add_remove_and_retarget_routes_live() {
     })
     .await;
     // Moving routes around recompiles nothing: /a is still generation 1.
-    let (_, generation, _) = get(&http1(), &server.url("/a")).await;
+    let (_, generation, _) = get_generation(&http1(), &server.url("/a")).await;
     assert_eq!(generation, "1");
 
     // Remove it.
@@ -253,9 +241,9 @@ async fn config_edits_add_remove_and_retarget_routes_live() {
         "[[route]]\npath = \"/c\"\ncomponent = \"/nonexistent/c.wasm\"\n"
     ));
     wait_for_log(&["reload failed", "route 'c' (/c)", "/nonexistent/c.wasm"]).await;
-    let (status, generation, body) = get(&http1(), &server.url("/a")).await;
+    let (status, generation, body) = get_generation(&http1(), &server.url("/a")).await;
     assert_eq!((status, generation.as_str(), body.as_str()), (200, "2", ""));
-    let (status, _, _) = get(&http1(), &server.url("/c")).await;
+    let (status, _, _) = get_generation(&http1(), &server.url("/c")).await;
     assert_eq!(status, 404);
     server.stop().await;
 }
@@ -272,7 +260,7 @@ async fn no_watch_ignores_writes_and_sighup_reloads() {
 
     write_like_a_tool(&wasm, &std::fs::read(component("hello-v2")).unwrap(), true);
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let (_, generation, body) = get(&http1(), &url).await;
+    let (_, generation, body) = get_generation(&http1(), &url).await;
     assert!(
         body.starts_with(V1) && generation == "1",
         "--no-watch must not reload: {body}"
@@ -295,15 +283,7 @@ async fn non_rust_handlers_hot_reload_too() {
     let wasm = files.path().join("poly.wasm");
     std::fs::copy(component("sha256"), &wasm).unwrap();
     let server = TestServer::start_watching(&route_to("/zig/...", "poly", &wasm)).await;
-    let digest = http1()
-        .post(server.url("/zig/primes"))
-        .body("abc")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, digest) = post_text(&http1(), server.url("/zig/primes"), "abc").await;
     assert!(digest.starts_with("ba7816bf"), "{digest}");
 
     write_like_a_tool(&wasm, &std::fs::read(component("primes")).unwrap(), true);

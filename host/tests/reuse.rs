@@ -15,9 +15,13 @@ fn reuse_route(path: &str, handler: &str, reuse: usize, extra: &str) -> String {
     format!("{}instance_reuse = {reuse}\n{extra}", route(path, handler))
 }
 
-/// GET `path`: status, body and request id.
-async fn get(server: &TestServer, client: &reqwest::Client, path: &str) -> (u16, String, String) {
-    let response = client.get(server.url(path)).send().await.unwrap();
+/// GET `path` on `server`: status, body and request id.
+async fn get_path(
+    server: &TestServer,
+    client: &reqwest::Client,
+    path: &str,
+) -> (u16, String, String) {
+    let response = get(client, server.url(path)).await;
     let status = response.status().as_u16();
     let id = request_id(&response);
     (status, response.text().await.unwrap(), id)
@@ -35,7 +39,7 @@ fn count(body: &str) -> u64 {
 async fn counts(server: &TestServer, client: &reqwest::Client, path: &str, n: usize) -> Vec<u64> {
     let mut seen = Vec::new();
     for _ in 0..n {
-        let (status, body, _) = get(server, client, path).await;
+        let (status, body, _) = get_path(server, client, path).await;
         assert_eq!(status, 200, "{path}: {body}");
         seen.push(count(&body));
     }
@@ -72,7 +76,7 @@ async fn guest_output_is_tagged_with_the_request_being_served() {
     let server = TestServer::start(&config).await;
     for (_, client) in clients() {
         for _ in 0..3 {
-            let (status, body, id) = get(&server, &client, "/reused").await;
+            let (status, body, id) = get_path(&server, &client, "/reused").await;
             assert_eq!(status, 200);
             let printed = format!("stdout: counter: count={}", count(&body));
             let line = wait_for_log(&[&id, "route=tagged", "switchyard::guest"]).await;
@@ -89,7 +93,7 @@ async fn a_trap_discards_the_instance_and_the_next_request_gets_a_fresh_one() {
     for (protocol, client) in clients() {
         let before = counts(&server, &client, "/reused", 3).await;
         assert!(before.iter().any(|&n| n > 1), "{protocol}: {before:?}");
-        let (status, body, id) = get(&server, &client, "/reused?trap").await;
+        let (status, body, id) = get_path(&server, &client, "/reused?trap").await;
         assert_eq!(status, 500, "{protocol}: {body}");
         wait_for_log(&[&id, "route=trapping", "guest trapped"]).await;
         // The guest's panic message, tagged with the request that trapped.
@@ -121,20 +125,16 @@ async fn a_missed_deadline_answers_504_and_the_route_keeps_serving() {
     );
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
-        let (status, _, id) = get(&server, &client, "/misbehave?mode=loop").await;
+        let (status, _, id) = get_path(&server, &client, "/misbehave?mode=loop").await;
         assert_eq!(status, 504, "{protocol}");
         wait_for_log(&[&id, "deadline"]).await;
         // The same route answers the next request (on a fresh instance).
-        let (status, body, _) = get(&server, &client, "/misbehave?mode=none").await;
+        let (status, body, _) = get_path(&server, &client, "/misbehave?mode=none").await;
         assert_eq!(status, 400, "{protocol}: {body}");
         assert!(body.contains("unknown or missing mode"), "{body}");
 
         // Streaming past the deadline: the response is cut, not completed.
-        let response = client
-            .get(server.url("/misbehave?mode=slow-drip"))
-            .send()
-            .await
-            .unwrap();
+        let response = get(&client, server.url("/misbehave?mode=slow-drip")).await;
         assert_eq!(response.status(), 200, "{protocol}");
         let mut body = response.bytes_stream();
         let mut cut = false;
@@ -165,33 +165,12 @@ async fn body_and_memory_limits_hold_on_a_reused_instance() {
     );
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
-        let declared = client
-            .post(server.url("/c/sha256"))
-            .body(vec![b'x'; 5000])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(declared.status(), 413, "{protocol}");
-        let chunks = (0..5).map(|_| Ok::<_, std::io::Error>(vec![b'y'; 1000]));
-        let streamed = client
-            .post(server.url("/c/sha256"))
-            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(streamed.status(), 413, "{protocol}");
-        let fine = client
-            .post(server.url("/c/sha256"))
-            .body("abc")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(fine.status(), 200, "{protocol}");
+        assert_1000_byte_body_limit(&client, &server.url("/c/sha256"), protocol).await;
 
-        let (status, _, id) = get(&server, &client, "/misbehave?mode=oom").await;
+        let (status, _, id) = get_path(&server, &client, "/misbehave?mode=oom").await;
         assert_eq!(status, 500, "{protocol}");
         wait_for_log(&[&id, "ran out of memory", "limit is 16 MiB"]).await;
-        let (status, _, _) = get(&server, &client, "/misbehave?mode=none").await;
+        let (status, _, _) = get_path(&server, &client, "/misbehave?mode=none").await;
         assert_eq!(status, 400, "{protocol}: served after the OOM");
     }
     server.stop().await;
@@ -208,19 +187,12 @@ async fn turning_instance_reuse_on_and_off_in_a_reload_moves_the_route() {
     let client = http1();
     assert_eq!(counts(&server, &client, "/flip", 3).await, [1, 1, 1]);
 
-    let generation = |response: &reqwest::Response| -> u64 {
-        response.headers()["x-switchyard-generation"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
     let until_generation = |wanted: u64| {
         let (server, client) = (&server, &client);
         async move {
             for _ in 0..200 {
-                let response = client.get(server.url("/flip")).send().await.unwrap();
-                if generation(&response) >= wanted {
+                let response = get(client, server.url("/flip")).await;
+                if generation(&response).parse::<u64>().unwrap() >= wanted {
                     return;
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(25)).await;

@@ -27,7 +27,7 @@ fn config() -> String {
 async fn hello_says_its_method_and_path_over_both_protocols() {
     let server = TestServer::start(&config()).await;
     for (protocol, client) in clients() {
-        let response = client.get(server.url("/hello?x=1")).send().await.unwrap();
+        let response = get(&client, server.url("/hello?x=1")).await;
         assert_eq!(response.status(), 200, "{protocol}");
         let expected = if protocol == "HTTP/2" {
             reqwest::Version::HTTP_2
@@ -39,14 +39,7 @@ async fn hello_says_its_method_and_path_over_both_protocols() {
         let body = response.text().await.unwrap();
         assert!(body.contains("GET /hello?x=1"), "{protocol}: {body}");
 
-        let body = client
-            .post(server.url("/hello"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, body) = post_text(&client, server.url("/hello"), "").await;
         assert!(body.contains("POST /hello"), "{protocol}: {body}");
     }
     server.stop().await;
@@ -84,11 +77,7 @@ async fn echo_returns_body_and_request_headers_over_both_protocols() {
 async fn stream_sends_the_requested_bytes_over_both_protocols() {
     let server = TestServer::start(&config()).await;
     for (protocol, client) in clients() {
-        let response = client
-            .get(server.url("/stream?bytes=100000&chunk=7000"))
-            .send()
-            .await
-            .unwrap();
+        let response = get(&client, server.url("/stream?bytes=100000&chunk=7000")).await;
         assert_eq!(response.status(), 200, "{protocol}");
         let body = response.bytes().await.unwrap();
         assert_eq!(body.len(), 100_000, "{protocol}");
@@ -98,11 +87,7 @@ async fn stream_sends_the_requested_bytes_over_both_protocols() {
                 .all(|(i, &b)| b == b'a' + (i % 26) as u8),
             "{protocol}: unexpected content"
         );
-        let bad = client
-            .get(server.url("/stream?bytes=lots"))
-            .send()
-            .await
-            .unwrap();
+        let bad = get(&client, server.url("/stream?bytes=lots")).await;
         assert_eq!(bad.status(), 400, "{protocol}");
     }
     server.stop().await;
@@ -112,7 +97,7 @@ async fn stream_sends_the_requested_bytes_over_both_protocols() {
 async fn env_shows_exactly_the_configured_variables_over_both_protocols() {
     let server = TestServer::start(&config()).await;
     for (protocol, client) in clients() {
-        let response = client.get(server.url("/env")).send().await.unwrap();
+        let response = get(&client, server.url("/env")).await;
         assert_eq!(response.status(), 200, "{protocol}");
         assert!(response.headers()["content-type"]
             .to_str()
@@ -132,14 +117,7 @@ async fn env_shows_exactly_the_configured_variables_over_both_protocols() {
 async fn exact_route_beats_wildcard_and_longest_wildcard_wins() {
     let server = TestServer::start(&config()).await;
     let client = http1();
-    let get = |path: &'static str| {
-        let client = client.clone();
-        let url = server.url(path);
-        async move {
-            let response = client.get(url).send().await.unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        }
-    };
+    let get = |path: &str| get_text(&client, server.url(path));
     // /api/... → hello, which names the path it saw.
     let (status, body) = get("/api/items/7").await;
     assert_eq!(

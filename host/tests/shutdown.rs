@@ -13,11 +13,11 @@ async fn sigterm_lets_an_in_flight_stream_finish_then_exits_zero() {
     std::fs::write(&config, route("/stream", "stream")).unwrap();
     let mut server = Process::spawn(&config, &[]);
 
-    let response = http1()
-        .get(server.url("/stream?bytes=8000&chunk=1000&delay_ms=200"))
-        .send()
-        .await
-        .unwrap();
+    let response = get(
+        &http1(),
+        server.url("/stream?bytes=8000&chunk=1000&delay_ms=200"),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let mut body = response.bytes_stream();
     let mut received = body.next().await.unwrap().unwrap().len();

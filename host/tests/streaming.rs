@@ -13,11 +13,11 @@ async fn first_chunk_arrives_long_before_the_handler_finishes() {
     for (protocol, client) in clients() {
         // 6 chunks, 250 ms apart: the guest needs at least 1.25 s in all.
         let started = Instant::now();
-        let response = client
-            .get(server.url("/stream?bytes=6000&chunk=1000&delay_ms=250"))
-            .send()
-            .await
-            .unwrap();
+        let response = get(
+            &client,
+            server.url("/stream?bytes=6000&chunk=1000&delay_ms=250"),
+        )
+        .await;
         assert_eq!(response.status(), 200);
         let mut body = response.bytes_stream();
         let mut arrivals = Vec::new();
@@ -66,21 +66,11 @@ async fn echo_of_64_mib_is_identical_and_the_server_does_not_buffer_it() {
 
     let client = http1();
     // Warm up: the first request maps code and allocator arenas.
-    let warm = client
-        .post(server.url("/echo"))
-        .body(vec![7u8; 1024 * 1024])
-        .send()
-        .await
-        .unwrap();
+    let warm = post(&client, server.url("/echo"), vec![7u8; 1024 * 1024]).await;
     assert_eq!(warm.bytes().await.unwrap().len(), 1024 * 1024);
     let (_, peak_before) = server.rss_kib();
 
-    let response = client
-        .post(server.url("/echo"))
-        .body(big_body(TOTAL))
-        .send()
-        .await
-        .unwrap();
+    let response = post(&client, server.url("/echo"), big_body(TOTAL)).await;
     assert_eq!(response.status(), 200);
     let mut body = response.bytes_stream();
     let mut received = 0usize;

@@ -104,20 +104,13 @@ async fn get(
     alpn: &[&[u8]],
     path: &str,
 ) -> Answer {
-    send(addr, trusted, alpn, "GET", path, b"").await
+    answer(open(addr, trusted, alpn, "GET", path, b"").await).await
 }
 
-/// One request over a fresh TLS connection offering `alpn`, speaking
-/// whichever protocol the server chose.
-async fn send(
-    addr: SocketAddr,
-    trusted: &CertificateDer<'static>,
-    alpn: &[&[u8]],
-    method: &str,
-    path: &str,
-    body: &'static [u8],
+/// What an [`open`]ed request saw, its body read whole.
+async fn answer(
+    (chosen, response): (Option<String>, hyper::Response<hyper::body::Incoming>),
 ) -> Answer {
-    let (chosen, response) = open(addr, trusted, alpn, method, path, body).await;
     let version = response.version();
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -203,7 +196,8 @@ async fn alpn_picks_h2_when_offered_and_http1_otherwise() {
 
     // Request bodies cross TLS intact in both protocols.
     for alpn in [&b"h2"[..], b"http/1.1"] {
-        let echoed = send(addr, der, &[alpn], "POST", "/echo", b"sent over TLS").await;
+        let echoed =
+            answer(open(addr, der, &[alpn], "POST", "/echo", b"sent over TLS").await).await;
         assert_eq!(
             (echoed.status, echoed.body.as_str()),
             (200, "sent over TLS"),
@@ -304,6 +298,19 @@ fn start_with_tls(flags: &[&str]) -> (Option<i32>, String) {
     run_to_exit(&args)
 }
 
+/// A fresh folder holding a `server` certificate and key.
+fn server_cert() -> (tempfile::TempDir, Cert) {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = generate(dir.path(), "server");
+    (dir, cert)
+}
+
+/// [`refuses`], the one line also naming `file`.
+fn refuses_naming(cert: &Path, key: &Path, file: &Path, needles: &[&str]) {
+    let file = file.display().to_string();
+    refuses(cert, key, &[needles, &[file.as_str()]].concat());
+}
+
 /// The server refuses to start: exit 1 and exactly one line of output,
 /// `error: ...` containing every needle.
 fn refuses(cert: &Path, key: &Path, needles: &[&str]) {
@@ -324,64 +331,61 @@ fn refuses(cert: &Path, key: &Path, needles: &[&str]) {
 
 #[test]
 fn missing_certificate_or_key_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let cert = generate(dir.path(), "server");
+    let (dir, cert) = server_cert();
     let nowhere = dir.path().join("nowhere.pem");
-    let nowhere_text = nowhere.display().to_string();
-    refuses(
+    refuses_naming(
         &nowhere,
         &cert.key_file,
-        &["cannot read TLS certificate", &nowhere_text, "No such file"],
+        &nowhere,
+        &["cannot read TLS certificate", "No such file"],
     );
-    refuses(
+    refuses_naming(
         &cert.cert_file,
         &nowhere,
-        &["cannot read TLS key", &nowhere_text, "No such file"],
+        &nowhere,
+        &["cannot read TLS key", "No such file"],
     );
 }
 
 #[test]
 fn certificate_that_is_not_pem() {
-    let dir = tempfile::tempdir().unwrap();
-    let cert = generate(dir.path(), "server");
+    let (dir, cert) = server_cert();
     // DER bytes, as some tools write them: no PEM block at all.
     let der = dir.path().join("server.der");
     std::fs::write(&der, cert.der.as_ref()).unwrap();
-    let der_text = der.display().to_string();
-    refuses(
+    refuses_naming(
         &der,
         &cert.key_file,
-        &["TLS certificate", &der_text, "no certificate found"],
+        &der,
+        &["TLS certificate", "no certificate found"],
     );
     // A PEM block that never ends.
     let cut = dir.path().join("cut.pem");
     let pem = std::fs::read_to_string(&cert.cert_file).unwrap();
     std::fs::write(&cut, &pem[..pem.len() / 2]).unwrap();
-    let cut_text = cut.display().to_string();
-    refuses(
+    refuses_naming(
         &cut,
         &cert.key_file,
-        &["TLS certificate", &cut_text, "not valid PEM"],
+        &cut,
+        &["TLS certificate", "not valid PEM"],
     );
 }
 
 #[test]
 fn key_file_without_a_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let cert = generate(dir.path(), "server");
-    let key_text = cert.cert_file.display().to_string();
+    let (_dir, cert) = server_cert();
     // The certificate given twice: the "key" file has no private key in it.
-    refuses(
+    refuses_naming(
         &cert.cert_file,
         &cert.cert_file,
-        &["TLS key", &key_text, "no private key found"],
+        &cert.cert_file,
+        &["TLS key", "no private key found"],
     );
 }
 
 #[test]
 fn encrypted_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let cert = generate(dir.path(), "server");
+    let (dir, cert) = server_cert();
     // What `openssl pkcs8 -topk8` writes with a passphrase (the body is not
     // looked at: rustls cannot decrypt keys at all).
     let encrypted = dir.path().join("encrypted.key");
@@ -390,30 +394,24 @@ fn encrypted_key() {
         "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n",
     )
     .unwrap();
-    let key_text = encrypted.display().to_string();
-    refuses(
+    refuses_naming(
         &cert.cert_file,
         &encrypted,
-        &["TLS key", &key_text, "the private key is encrypted"],
+        &encrypted,
+        &["TLS key", "the private key is encrypted"],
     );
 }
 
 #[test]
 fn key_that_belongs_to_another_certificate() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = generate(dir.path(), "server");
+    let (dir, server) = server_cert();
     let other = generate(dir.path(), "other");
-    let key_text = other.key_file.display().to_string();
     let cert_text = server.cert_file.display().to_string();
-    refuses(
+    refuses_naming(
         &server.cert_file,
         &other.key_file,
-        &[
-            "TLS key",
-            &key_text,
-            "does not match certificate",
-            &cert_text,
-        ],
+        &other.key_file,
+        &["TLS key", "does not match certificate", &cert_text],
     );
 }
 

@@ -8,7 +8,13 @@
 //!   captured so tests can assert what the server logged.
 //! - [`Process::spawn`] runs the real `switchyard` binary, for what only a
 //!   process shows: exit codes, start-up messages, signals, its memory.
+//!
+//! The requests tests send and check live in [`requests`].
 #![allow(dead_code)]
+
+mod requests;
+#[allow(unused_imports)] // not every test binary sends requests
+pub use requests::*;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
