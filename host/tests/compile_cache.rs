@@ -356,14 +356,8 @@ async fn a_read_only_cache_dir_loads_its_entries_and_writes_nothing() {
     stderr_line(&server, &[LOADED, "route=hello"]);
     stderr_line(&server, &[COMPILED, "route=echo"]);
     assert!(body(&server, "/hello").await.contains(HELLO));
-    let echoed = http1()
-        .post(server.url("/echo/x"))
-        .body("read-only")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(echoed.status(), 200);
-    assert_eq!(echoed.text().await.unwrap(), "read-only");
+    let echoed = post_text(&http1(), server.url("/echo/x"), "read-only").await;
+    assert_eq!(echoed, (200, "read-only".to_string()));
     assert_eq!(stderr_lines_with(&server, "WARN").len(), 1);
     drop(server);
     assert_eq!(listing(), before, "nothing written, touched or deleted");
