@@ -103,9 +103,10 @@ nice -n 10 cargo build --release --locked --manifest-path bench/hyper-hello/Carg
 hyper_bin="$root/target/hyper-hello/release/hyper-hello"
 
 handlers="$root/build/handlers"
-if [ ! -f "$handlers/hello.wasm" ] || [ ! -f "$handlers/hello-v2.wasm" ] || [ ! -f "$handlers/stream.wasm" ]; then
-  say "building the hello and stream handlers"
-  ./build-handlers.sh hello stream
+if [ ! -f "$handlers/hello.wasm" ] || [ ! -f "$handlers/hello-v2.wasm" ] || [ ! -f "$handlers/stream.wasm" ] \
+  || [ ! -f "$handlers/echo.wasm" ]; then
+  say "building the hello, stream and echo handlers"
+  ./build-handlers.sh hello stream echo
 fi
 
 # --- 4. wait (bounded) for wasmtime-cli ---------------------------------------
@@ -187,6 +188,9 @@ switchyard_config() { # FILE HELLO_WASM WITH_LIMITS
     echo "[[route]]"; echo "path = \"/hello\""; echo "component = \"$2\""
     echo "[[route]]"; echo "path = \"/stream\""; echo "component = \"$handlers/stream.wasm\""
     [ "$3" = 1 ] && echo "timeout_ms = 600000"
+    # A 1 GiB request body, echoed back (beyond the default 100 MiB limit).
+    echo "[[route]]"; echo "path = \"/echo\""; echo "component = \"$handlers/echo.wasm\""
+    [ "$3" = 1 ] && echo "timeout_ms = 600000" && echo "max_request_body_bytes = $((STREAM_BYTES * 2))"
     true
   } >"$1"
 }
@@ -235,6 +239,9 @@ if [ "$have_wasmtime" = 1 ]; then
   start "wasmtime serve (stream)" "$work/wasmtime-stream.log" "${wasmtime_cmd[@]}" --addr 127.0.0.1:0 "$handlers/stream.wasm" \
     || die "wasmtime serve (stream) did not start"
   ws_addr=$started_addr ws_pid=$started_pid
+  start "wasmtime serve (echo)" "$work/wasmtime-echo.log" "${wasmtime_cmd[@]}" --addr 127.0.0.1:0 "$handlers/echo.wasm" \
+    || die "wasmtime serve (echo) did not start"
+  we_addr=$started_addr we_pid=$started_pid
   addr[wasmtime]=$wt_addr; pid_of[wasmtime]=$wt_pid
   start "wasmtime serve (reuse)" "$work/wasmtime-reuse.log" "${wasmtime_cmd[@]}" \
     --max-instance-reuse-count "$REUSE_COUNT" --addr 127.0.0.1:0 "$handlers/hello.wasm" \
@@ -327,12 +334,37 @@ done
 echo "  Switchyard MB/s: ${mbps[switchyard]} growth MiB: ${growth[switchyard]}" >&2
 [ "$have_wasmtime" = 0 ] || echo "  wasmtime serve MB/s: ${mbps[wasmtime]} growth MiB: ${growth[wasmtime]}" >&2
 
+# The same size as a request body: curl uploads it from a pipe (never held
+# whole) and the echo guest streams it back; MB/s counts the upload.
+upload_once() { # SERVER_KEY PID URL
+  local before out code up down secs after
+  before=$(kib "$2" VmRSS)
+  echo 5 >"/proc/$2/clear_refs" 2>/dev/null || true
+  out=$(head -c "$STREAM_BYTES" /dev/zero | curl -s -X POST -T - -H 'Expect:' -H 'content-type: application/octet-stream' \
+    -o /dev/null --max-time 300 -w '%{http_code} %{size_upload} %{size_download} %{time_total}' "$3")
+  read -r code up down secs <<<"$out"
+  # (curl's upload size counts the chunked framing too.)
+  [ "$code" = 200 ] && [ "$up" -ge "$STREAM_BYTES" ] && [ "$down" = "$STREAM_BYTES" ] \
+    || die "$1: echoing the upload answered $code, $up bytes up, $down down"
+  after=$(kib "$2" VmHWM)
+  mbps[up_$1]+="$(awk -v b="$STREAM_BYTES" -v s="$secs" 'BEGIN { printf "%.1f", b / s / 1e6 }') "
+  growth[up_$1]+="$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f", (a - b) / 1024 }') "
+  peak[up_$1]+="$(awk -v a="$after" 'BEGIN { printf "%.1f", a / 1024 }') "
+}
+say "request body: $STREAM_BYTES bytes through echo, $STREAM_RUNS runs each"
+for r in $(seq 1 "$STREAM_RUNS"); do
+  upload_once switchyard "$sy_pid" "http://$sy_addr/echo"
+  [ "$have_wasmtime" = 0 ] || upload_once wasmtime "$we_pid" "http://$we_addr/"
+done
+echo "  upload, Switchyard MB/s: ${mbps[up_switchyard]} growth MiB: ${growth[up_switchyard]}" >&2
+[ "$have_wasmtime" = 0 ] || echo "  upload, wasmtime serve MB/s: ${mbps[up_wasmtime]} growth MiB: ${growth[up_wasmtime]}" >&2
+
 declare -A rss_end
 for s in "${servers[@]}"; do rss_end[$s]=$(awk '{ printf "%.1f", $1 / 1024 }' <<<"$(kib "${pid_of[$s]}" VmRSS)"); done
 
 # Stop the long-running servers: cold start and reload want a quiet machine.
 for s in "${servers[@]}"; do stop "${pid_of[$s]}"; done
-[ "$have_wasmtime" = 0 ] || stop "$ws_pid"
+[ "$have_wasmtime" = 0 ] || { stop "$ws_pid"; stop "$we_pid"; }
 
 # --- 7. cold start: spawn -> first 200 on /hello (warm compilation cache) ----------
 now_ns() { date +%s%N; }
@@ -546,6 +578,19 @@ kept=
   if [ "$have_wasmtime" = 1 ]; then
     echo
     echo "Switchyard / wasmtime serve MB/s: $(ratio "$(med "${mbps[switchyard]}")" "$(med "${mbps[wasmtime]}")")."
+  fi
+  echo
+  echo "## Request body $((STREAM_BYTES >> 20)) MiB: \`POST /echo\`, uploaded from a pipe and echoed back"
+  echo
+  echo "| server | MB/s (upload) | RSS growth MiB | peak RSS (VmHWM) MiB |"
+  echo "|---|---|---|---|"
+  for s in switchyard wasmtime; do
+    [ -n "${mbps[up_$s]:-}" ] || continue
+    echo "| ${label[$s]} | $(num "$(med "${mbps[up_$s]}")") | $(med "${growth[up_$s]}") | $(med "${peak[up_$s]}") |"
+  done
+  if [ "$have_wasmtime" = 1 ]; then
+    echo
+    echo "Switchyard / wasmtime serve MB/s: $(ratio "$(med "${mbps[up_switchyard]}")" "$(med "${mbps[up_wasmtime]}")")."
   fi
   echo
   echo "## Cold start and reload"
