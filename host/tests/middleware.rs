@@ -7,8 +7,10 @@ use common::*;
 use futures::StreamExt;
 use hyper::body::Incoming;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `[[middleware]]` tables for the add-header and auth handlers, plus two
 /// add-header copies that tag the request with `a` and `b`, and a trap.
@@ -55,29 +57,56 @@ fn all(response: &reqwest::Response, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// A real HTTP/1.1 server: it records each request's head and answers 200
-/// with the request body streamed back, plus `connection: x-upstream-hop`
-/// and the `x-upstream-hop` header it names (a proxy must drop both).
+/// A real HTTP/1.1 server: it records each request's head and the peer
+/// address of the connection it came on, and answers 200 with the request
+/// body streamed back, plus `connection: x-upstream-hop` and the
+/// `x-upstream-hop` header it names (a proxy must drop both).
+/// [`Upstream::stop`] closes the listener and every connection.
 struct Upstream {
     url: String,
     seen: Arc<Mutex<Vec<http::request::Parts>>>,
+    peers: Arc<Mutex<Vec<std::net::SocketAddr>>>,
+    server: tokio::task::JoinHandle<()>,
 }
 
 impl Upstream {
     async fn start() -> Upstream {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Upstream::serve(listener)
+    }
+
+    /// A fresh server on the port of this one, which is stopped first: an
+    /// upstream restart, as a deploy does it.
+    async fn restart(self) -> Upstream {
+        let addr = self.url.trim_start_matches("http://").to_string();
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+        Upstream::serve(listener)
+    }
+
+    async fn stop(self) {
+        self.server.abort();
+        let _ = self.server.await;
+    }
+
+    fn serve(listener: tokio::net::TcpListener) -> Upstream {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = seen.clone();
-        tokio::spawn(async move {
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let (record, record_peer) = (seen.clone(), peers.clone());
+        let server = tokio::spawn(async move {
+            // Dropped with the accept loop: aborts every connection.
+            let mut connections = tokio::task::JoinSet::new();
             loop {
-                let (stream, _) = listener.accept().await.unwrap();
+                let (stream, peer) = listener.accept().await.unwrap();
                 let record = record.clone();
-                tokio::spawn(async move {
+                let record_peer = record_peer.clone();
+                connections.spawn(async move {
                     let service =
                         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                             let (parts, body) = request.into_parts();
                             record.lock().unwrap().push(parts);
+                            record_peer.lock().unwrap().push(peer);
                             async move {
                                 let response = hyper::Response::builder()
                                     .header("x-upstream", "yes")
@@ -95,7 +124,18 @@ impl Upstream {
                 });
             }
         });
-        Upstream { url, seen }
+        Upstream {
+            url,
+            seen,
+            peers,
+            server,
+        }
+    }
+
+    /// How many TCP connections the requests so far came on.
+    fn connections(&self) -> usize {
+        let peers = self.peers.lock().unwrap();
+        peers.iter().collect::<std::collections::HashSet<_>>().len()
     }
 
     fn calls(&self) -> usize {
@@ -364,6 +404,148 @@ async fn a_32_mib_body_streams_through_two_middleware_to_the_upstream_and_back()
         let seen = upstream.last();
         let custom: Vec<_> = seen.headers.get_all("x-custom-header").iter().collect();
         assert_eq!(custom, ["a", "b"]);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sequential_requests_reach_the_upstream_over_one_kept_alive_connection() {
+    let (bare, behind) = (Upstream::start().await, Upstream::start().await);
+    let config = middleware()
+        + &proxied("/up/...", "up", &["add-header"], &behind.url, "")
+        + &proxied("/bare/...", "bare", &[], &bare.url, "");
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        for round in 0..3 {
+            for path in ["/up/items", "/bare/items"] {
+                let request = if round == 1 {
+                    client.get(server.url(path))
+                } else {
+                    client
+                        .post(server.url(path))
+                        .body(format!("payload {round}"))
+                };
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), 200, "{protocol} {path} #{round}");
+                let want = if round == 1 {
+                    String::new()
+                } else {
+                    format!("payload {round}")
+                };
+                assert_eq!(response.text().await.unwrap(), want, "{protocol} {path}");
+            }
+        }
+    }
+    for (name, upstream) in [("bare", &bare), ("behind a middleware", &behind)] {
+        assert_eq!(upstream.calls(), 6, "{name}");
+        assert_eq!(
+            upstream.connections(),
+            1,
+            "{name}: 6 sequential requests should share one kept-alive connection"
+        );
+    }
+    server.stop().await;
+}
+
+/// A raw HTTP/1.1 server that answers one GET per connection and then
+/// closes it without saying so (no `Connection: close`): the proxy learns
+/// only from the socket. Returns its URL and how many connections it took.
+async fn one_request_per_connection() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nclosed")
+                    .await;
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn an_upstream_that_closes_idle_connections_does_not_fail_the_next_request() {
+    let restarting = Upstream::start().await;
+    let (closing, accepted) = one_request_per_connection().await;
+    let config = proxied("/restarting/...", "restarting", &[], &restarting.url, "")
+        + &proxied("/closing/...", "closing", &[], &closing, "");
+    let server = TestServer::start(&config).await;
+    let mut restarting = restarting;
+    let mut requests = 0;
+    for (protocol, client) in clients() {
+        for round in 0..2 {
+            requests += 1;
+            let response = client
+                .post(server.url("/restarting/x"))
+                .body("payload")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{protocol} #{round}");
+            assert_eq!(response.text().await.unwrap(), "payload");
+            assert_eq!(restarting.calls(), 1, "{protocol} #{round}");
+            // Closes every connection, the one idle in the proxy's pool too.
+            restarting = restarting.restart().await;
+
+            let response = client.get(server.url("/closing/x")).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{protocol} #{round}");
+            assert_eq!(response.text().await.unwrap(), "closed");
+            assert_eq!(accepted.load(Ordering::SeqCst), requests);
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_body_that_stalls_midway_is_cut_after_the_between_bytes_timeout() {
+    // Promises 10 bytes, sends 3, then holds the connection open.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
+                .await;
+            held.push(stream);
+        }
+    });
+    let config = proxied(
+        "/stalls/...",
+        "stalls",
+        &[],
+        &url,
+        "outbound_between_bytes_timeout_ms = 300",
+    );
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        let response = client.get(server.url("/stalls/")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{protocol}");
+        let id = request_id(&response);
+        let line = wait_for_log(&[&id, "route=stalls", "cutting it short"]).await;
+        assert!(line.contains("connection read timeout"), "{line}");
+        let body = response.bytes().await;
+        assert!(
+            body.is_err(),
+            "{protocol}: a body cut short must not look complete: {body:?}"
+        );
     }
     server.stop().await;
 }
