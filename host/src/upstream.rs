@@ -93,7 +93,7 @@ impl Upstream {
         let request = self.rewrite(request, origin);
         let deadline = arrived + self.limits.timeout;
         let first_byte = self.limits.outbound_first_byte_timeout;
-        let send = tokio::time::timeout(first_byte, self.pool.request(request));
+        let send = tokio::time::timeout(first_byte, client::send(&self.pool, request));
         let (status, why) = match tokio::time::timeout_at(deadline.into(), send).await {
             Ok(Ok(Ok(response))) => {
                 let (mut parts, body) = response.into_parts();

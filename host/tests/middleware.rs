@@ -510,6 +510,78 @@ async fn an_upstream_that_closes_idle_connections_does_not_fail_the_next_request
     server.stop().await;
 }
 
+/// A raw HTTP/1.1 server that answers the first request on each connection
+/// and closes the connection on the second one after reading its head,
+/// without answering: the close crossing a request on the wire, as when an
+/// upstream's keep-alive timeout fires just as the proxy reuses the
+/// connection. Returns its URL and how many connections it took.
+async fn closes_on_the_second_request() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                for answer in [true, false] {
+                    let mut chunk = [0u8; 1024];
+                    let end = loop {
+                        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    buf.drain(..end);
+                    if answer {
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn a_bodiless_idempotent_request_is_retried_once_when_a_reused_connection_closes_under_it() {
+    let (url, accepted) = closes_on_the_second_request().await;
+    let config = proxied("/racy/...", "racy", &[], &url, "");
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        let before = accepted.load(Ordering::SeqCst);
+        // A new connection (or a reused one that then closes: retried).
+        let first = client.get(server.url("/racy/a")).send().await.unwrap();
+        assert_eq!(first.status(), 200, "{protocol}");
+        assert_eq!(first.text().await.unwrap(), "ok");
+        // The kept-alive connection closes under it; one retry on a new one.
+        let second = client.get(server.url("/racy/b")).send().await.unwrap();
+        assert_eq!(second.status(), 200, "{protocol}");
+        assert_eq!(second.text().await.unwrap(), "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), before + 2, "{protocol}");
+        // A POST may have been acted on: never sent twice, the client gets 502.
+        let post = client
+            .post(server.url("/racy/c"))
+            .body("once")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(post.status(), 502, "{protocol}");
+        let id = request_id(&post);
+        wait_for_log(&[&id, "route=racy", "upstream request failed"]).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), before + 2, "{protocol}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn an_upstream_body_that_stalls_midway_is_cut_after_the_between_bytes_timeout() {
     // Promises 10 bytes, sends 3, then holds the connection open.

@@ -10,10 +10,18 @@
 //! has been read to its end. A connection the upstream closed while it sat
 //! idle is dropped from the pool when its close is seen, and a request that
 //! was handed such a connection but never written to it is retried on a
-//! fresh one. Its own module so `upstream.rs` stays about the request, not
-//! the sockets.
+//! fresh one. One race is left to us: the upstream closing a reused
+//! connection just as our request crosses the close on the wire (its
+//! keep-alive timeout firing). hyper cannot know whether the request was
+//! acted on, so [`send`] retries it once on a new connection only when
+//! repeating it is harmless: an idempotent method and no body, as nginx
+//! does for its cached connections. Its own module so `upstream.rs` stays
+//! about the request, not the sockets.
 
 use crate::config::Limits;
+use http_body::Body as _;
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Incoming;
 use hyper_rustls::{ConfigBuilderExt as _, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -68,6 +76,60 @@ pub(super) fn pool(limits: &Limits) -> Pool {
         .build(connector)
 }
 
+/// Send `request` on a pooled connection, retrying it once on a new one if
+/// the upstream closed the connection under it and repeating it is harmless.
+pub(super) async fn send(
+    pool: &Pool,
+    request: http::Request<WasiBody>,
+) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
+    let again = replayable(&request);
+    match (pool.request(request).await, again) {
+        (Err(error), Some(again)) if closed_under(&error) => {
+            tracing::debug!(
+                "upstream closed the connection under the request; retrying once: {}",
+                causes(&error)
+            );
+            pool.request(again).await
+        }
+        (sent, _) => sent,
+    }
+}
+
+/// A copy of `request` to send again, if it has an idempotent method (RFC
+/// 9110 §9.2.2) and no body.
+fn replayable(request: &http::Request<WasiBody>) -> Option<http::Request<WasiBody>> {
+    let body = request.body();
+    let empty = body.is_end_stream() || body.size_hint().exact() == Some(0);
+    if !(empty && request.method().is_idempotent()) {
+        return None;
+    }
+    let body = Empty::new().map_err(|never| match never {}).boxed_unsync();
+    let mut copy = http::Request::new(body);
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    Some(copy)
+}
+
+/// Whether the connection was closed (or reset) after the request went out
+/// and before a whole response head came back.
+fn closed_under(error: &hyper_util::client::legacy::Error) -> bool {
+    !error.is_connect()
+        && sources(error).any(|e| {
+            e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_incomplete_message)
+                || e.downcast_ref::<io::Error>().is_some_and(|e| {
+                    matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::BrokenPipe
+                    )
+                })
+        })
+}
+
 /// The `wasi:http` error for a request that got no response head, and the
 /// whole chain of causes for the log.
 pub(super) fn classify(error: &hyper_util::client::legacy::Error) -> (Error, String) {
@@ -109,7 +171,6 @@ fn causes(error: &(dyn StdError + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::{BodyExt as _, Empty};
 
     #[tokio::test]
     async fn a_port_nobody_listens_on_reads_as_connection_refused() {
