@@ -10,6 +10,8 @@
 //!   process shows: exit codes, start-up messages, signals, its memory.
 #![allow(dead_code)]
 
+pub mod upstream;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
