@@ -20,9 +20,9 @@
 //! | [`outbound`] | outbound HTTP policy for guests |
 //! | [`handler`] | a loaded handler and how one request runs on it |
 //! | [`chain`] | middleware in front of a handler or upstream, `next` dispatched in-process |
-//! | [`upstream`] | the streaming reverse proxy a chain may end in |
+//! | [`upstream`] | the streaming reverse proxy a chain may end in, over pooled keep-alive connections |
 //! | [`reuse`] | opt-in instance reuse per route (`instance_reuse`), on wasmtime-wasi-http's `ProxyHandler` |
-//! | [`body`] | response bodies, cut short when a guest fails mid-stream |
+//! | [`body`] | response bodies, cut short when a guest fails mid-stream or an upstream stalls |
 //! | [`request_body`] | request bodies, capped at the route's limit while streaming |
 //! | [`registry`] | the current snapshot of routes and handlers, swapped atomically |
 //! | [`reload`] | watch files, rebuild off the request path, swap on success |

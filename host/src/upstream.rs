@@ -12,27 +12,31 @@
 //! the first byte and the gaps between bytes, and the route's deadline the
 //! wait for the response head. An upstream that cannot be reached gives the
 //! client `502`, one that is too slow `504`, each with a log line naming the
-//! route and the upstream.
+//! route and the upstream. A response body that stalls longer than the
+//! between-bytes timeout is cut short, so the client sees an incomplete
+//! response, not a complete one, and the cut is logged.
 //!
-//! The request goes out through wasmtime-wasi-http's `default_send_request`
-//! (hyper's HTTP/1.1 client, the same one guests' outbound requests use),
-//! one connection per request.
+//! Each upstream owns a pool of keep-alive HTTP/1.1 connections (see
+//! `upstream/client.rs`), so requests reuse an idle connection instead of
+//! opening one each. The first-byte timeout counts from the moment the
+//! request is handed to the pool, so it includes the connect when no idle
+//! connection is ready.
 
-use crate::body::Holding;
+mod client;
+
+use crate::body::{Holding, Paced};
 use crate::chain::{plain, Origin};
 use crate::config::{Limits, RouteConfig};
 use crate::handler::Admission;
 use crate::state::RequestTag;
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
-use http_body::Body;
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
-use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
+use wasmtime_wasi_http::{Error, WasiBody};
 
 /// The client's address, put on each request by the server.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +51,8 @@ pub struct Upstream {
     limits: Limits,
     /// Instance slots of the route when the upstream is its first element.
     pub slots: Arc<Semaphore>,
+    /// Keep-alive connections to the upstream, for this route only.
+    pool: client::Pool,
 }
 
 impl Upstream {
@@ -57,6 +63,7 @@ impl Upstream {
             route: route.name.as_str().into(),
             limits: route.limits.clone(),
             slots: Arc::new(Semaphore::new(route.limits.max_concurrency)),
+            pool: client::pool(&route.limits),
         }
     }
 
@@ -75,43 +82,43 @@ impl Upstream {
     /// or `504` the client gets when that fails. `held` (the route's slot,
     /// when the upstream is the route's first element) is released when the
     /// response body ends.
-    pub(crate) async fn forward<B>(
+    pub(crate) async fn forward(
         &self,
-        request: http::Request<B>,
+        request: http::Request<WasiBody>,
         tag: &RequestTag,
         origin: &Origin,
         arrived: Instant,
         held: Option<Admission>,
-    ) -> http::Response<WasiBody>
-    where
-        B: Body<Data = Bytes, Error = Error> + Send + 'static,
-    {
+    ) -> http::Response<WasiBody> {
         let request = self.rewrite(request, origin);
-        let options = RequestOptions {
-            connect_timeout: Some(self.limits.outbound_connect_timeout),
-            first_byte_timeout: Some(self.limits.outbound_first_byte_timeout),
-            between_bytes_timeout: Some(self.limits.outbound_between_bytes_timeout),
-        };
         let deadline = arrived + self.limits.timeout;
-        let send = wasmtime_wasi_http::default_send_request(request, Some(options));
+        let first_byte = self.limits.outbound_first_byte_timeout;
+        let send = tokio::time::timeout(first_byte, client::send(&self.pool, request));
         let (status, why) = match tokio::time::timeout_at(deadline.into(), send).await {
-            Ok(Ok((response, io))) => {
-                tokio::spawn(async move {
-                    if let Err(error) = io.await {
-                        tracing::debug!("upstream connection ended with an error: {error}");
-                    }
-                });
+            Ok(Ok(Ok(response))) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
+                let gap = self.limits.outbound_between_bytes_timeout;
+                let (tag, uri) = (tag.clone(), self.uri.clone());
+                let body = Paced::new(body, gap).map_err(move |error| {
+                    tracing::warn!(route = %tag.route, request_id = %tag.request_id,
+                        upstream = %uri, "upstream response body failed, cutting it short: {error}");
+                    error
+                });
                 let body = Holding { body, held }.boxed_unsync();
                 return http::Response::from_parts(parts, body);
             }
-            Ok(Err(error)) => match error {
-                Error::ConnectionTimeout
-                | Error::ConnectionReadTimeout
-                | Error::HttpResponseTimeout => (StatusCode::GATEWAY_TIMEOUT, error.to_string()),
-                _ => (StatusCode::BAD_GATEWAY, error.to_string()),
-            },
+            Ok(Ok(Err(error))) => {
+                let (error, why) = client::classify(&error);
+                match error {
+                    Error::ConnectionTimeout => (StatusCode::GATEWAY_TIMEOUT, why),
+                    _ => (StatusCode::BAD_GATEWAY, why),
+                }
+            }
+            Ok(Err(_elapsed)) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("no response head within outbound_first_byte_timeout of {first_byte:?}"),
+            ),
             Err(_elapsed) => (
                 StatusCode::GATEWAY_TIMEOUT,
                 format!(
@@ -141,6 +148,8 @@ impl Upstream {
             .cloned()
             .or(Some(http::uri::PathAndQuery::from_static("/")));
         parts.uri = http::Uri::from_parts(uri).expect("an upstream URI with a path");
+        // The client may have come over HTTP/2; the upstream hop is HTTP/1.1.
+        parts.version = http::Version::HTTP_11;
         let headers = &mut parts.headers;
         strip_hop_by_hop(headers);
         if let Some(authority) = self.uri.authority() {

@@ -3,9 +3,9 @@
 //! in-process.
 
 mod common;
+use common::upstream::Upstream;
 use common::*;
 use futures::StreamExt;
-use hyper::body::Incoming;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,63 +53,6 @@ fn all(response: &reqwest::Response, name: &str) -> Vec<String> {
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
         .collect()
-}
-
-/// A real HTTP/1.1 server: it records each request's head and answers 200
-/// with the request body streamed back, plus `connection: x-upstream-hop`
-/// and the `x-upstream-hop` header it names (a proxy must drop both).
-struct Upstream {
-    url: String,
-    seen: Arc<Mutex<Vec<http::request::Parts>>>,
-}
-
-impl Upstream {
-    async fn start() -> Upstream {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let record = record.clone();
-                tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                            let (parts, body) = request.into_parts();
-                            record.lock().unwrap().push(parts);
-                            async move {
-                                let response = hyper::Response::builder()
-                                    .header("x-upstream", "yes")
-                                    .header("connection", "x-upstream-hop")
-                                    .header("x-upstream-hop", "1")
-                                    .body(body)
-                                    .unwrap();
-                                Ok::<_, std::convert::Infallible>(response)
-                            }
-                        });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(io, service)
-                        .await;
-                });
-            }
-        });
-        Upstream { url, seen }
-    }
-
-    fn calls(&self) -> usize {
-        self.seen.lock().unwrap().len()
-    }
-
-    fn last(&self) -> http::request::Parts {
-        self.seen
-            .lock()
-            .unwrap()
-            .last()
-            .cloned()
-            .expect("the upstream was called")
-    }
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@
 mod requests;
 #[allow(unused_imports)] // not every test binary sends requests
 pub use requests::*;
+pub mod upstream;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,240 @@
+//! Routes that end in `upstream = ...`, over the pooled keep-alive
+//! connections the proxy keeps to each upstream: reuse, connections the
+//! upstream closes, the keep-alive race, and a body that stalls mid-way.
+//! In-process, over HTTP/1.1 and h2c from the client.
+
+mod common;
+use common::upstream::Upstream;
+use common::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A route named `name` on `path` ending in `upstream`, behind `chain`.
+fn proxied(path: &str, name: &str, chain: &[&str], upstream: &str, extra: &str) -> String {
+    format!(
+        "[[route]]\npath = \"{path}\"\nname = \"{name}\"\nmiddleware = {chain:?}\nupstream = \"{upstream}\"\n{extra}\n"
+    )
+}
+
+/// The add-header middleware, declared.
+fn add_header() -> String {
+    format!(
+        "[[middleware]]\nname = \"add-header\"\ncomponent = \"{}\"\n",
+        component("add-header").display()
+    )
+}
+
+#[tokio::test]
+async fn sequential_requests_reach_the_upstream_over_one_kept_alive_connection() {
+    let (bare, behind) = (Upstream::start().await, Upstream::start().await);
+    let config = add_header()
+        + &proxied("/up/...", "up", &["add-header"], &behind.url, "")
+        + &proxied("/bare/...", "bare", &[], &bare.url, "");
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        for round in 0..3 {
+            for path in ["/up/items", "/bare/items"] {
+                let request = if round == 1 {
+                    client.get(server.url(path))
+                } else {
+                    client
+                        .post(server.url(path))
+                        .body(format!("payload {round}"))
+                };
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), 200, "{protocol} {path} #{round}");
+                let want = if round == 1 {
+                    String::new()
+                } else {
+                    format!("payload {round}")
+                };
+                assert_eq!(response.text().await.unwrap(), want, "{protocol} {path}");
+            }
+        }
+    }
+    for (name, upstream) in [("bare", &bare), ("behind a middleware", &behind)] {
+        assert_eq!(upstream.calls(), 6, "{name}");
+        assert_eq!(
+            upstream.connections(),
+            1,
+            "{name}: 6 sequential requests should share one kept-alive connection"
+        );
+    }
+    server.stop().await;
+}
+
+/// A raw HTTP/1.1 server that answers one GET per connection and then
+/// closes it without saying so (no `Connection: close`): the proxy learns
+/// only from the socket. Returns its URL and how many connections it took.
+async fn one_request_per_connection() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nclosed")
+                    .await;
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn an_upstream_that_closes_idle_connections_does_not_fail_the_next_request() {
+    let restarting = Upstream::start().await;
+    let (closing, accepted) = one_request_per_connection().await;
+    let config = proxied("/restarting/...", "restarting", &[], &restarting.url, "")
+        + &proxied("/closing/...", "closing", &[], &closing, "");
+    let server = TestServer::start(&config).await;
+    let mut restarting = restarting;
+    let mut requests = 0;
+    for (protocol, client) in clients() {
+        for round in 0..2 {
+            requests += 1;
+            let response = client
+                .post(server.url("/restarting/x"))
+                .body("payload")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{protocol} #{round}");
+            assert_eq!(response.text().await.unwrap(), "payload");
+            assert_eq!(restarting.calls(), 1, "{protocol} #{round}");
+            // Closes every connection, the one idle in the proxy's pool too.
+            restarting = restarting.restart().await;
+
+            let response = client.get(server.url("/closing/x")).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{protocol} #{round}");
+            assert_eq!(response.text().await.unwrap(), "closed");
+            assert_eq!(accepted.load(Ordering::SeqCst), requests);
+        }
+    }
+    server.stop().await;
+}
+
+/// A raw HTTP/1.1 server that answers the first request on each connection
+/// and closes the connection on the second one after reading its head,
+/// without answering: the close crossing a request on the wire, as when an
+/// upstream's keep-alive timeout fires just as the proxy reuses the
+/// connection. Returns its URL and how many connections it took.
+async fn closes_on_the_second_request() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                for answer in [true, false] {
+                    let mut chunk = [0u8; 1024];
+                    let end = loop {
+                        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    buf.drain(..end);
+                    if answer {
+                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(ok).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn a_bodiless_idempotent_request_is_retried_once_when_a_reused_connection_closes_under_it() {
+    let (url, accepted) = closes_on_the_second_request().await;
+    let config = proxied("/racy/...", "racy", &[], &url, "");
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        let before = accepted.load(Ordering::SeqCst);
+        // A new connection (or a reused one that then closes: retried).
+        let first = client.get(server.url("/racy/a")).send().await.unwrap();
+        assert_eq!(first.status(), 200, "{protocol}");
+        assert_eq!(first.text().await.unwrap(), "ok");
+        // The kept-alive connection closes under it; one retry on a new one.
+        let second = client.get(server.url("/racy/b")).send().await.unwrap();
+        assert_eq!(second.status(), 200, "{protocol}");
+        assert_eq!(second.text().await.unwrap(), "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), before + 2, "{protocol}");
+        // A POST may have been acted on: never sent twice, the client gets 502.
+        let post = client
+            .post(server.url("/racy/c"))
+            .body("once")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(post.status(), 502, "{protocol}");
+        let id = request_id(&post);
+        wait_for_log(&[&id, "route=racy", "upstream request failed"]).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), before + 2, "{protocol}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_body_that_stalls_midway_is_cut_after_the_between_bytes_timeout() {
+    // Promises 10 bytes, sends 3, then holds the connection open.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
+                .await;
+            held.push(stream);
+        }
+    });
+    let config = proxied(
+        "/stalls/...",
+        "stalls",
+        &[],
+        &url,
+        "outbound_between_bytes_timeout_ms = 300",
+    );
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        let response = client.get(server.url("/stalls/")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{protocol}");
+        let id = request_id(&response);
+        let line = wait_for_log(&[&id, "route=stalls", "cutting it short"]).await;
+        assert!(line.contains("connection read timeout"), "{line}");
+        let body = response.bytes().await;
+        assert!(
+            body.is_err(),
+            "{protocol}: a body cut short must not look complete: {body:?}"
+        );
+    }
+    server.stop().await;
+}
