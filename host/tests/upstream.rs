@@ -64,30 +64,50 @@ async fn sequential_requests_reach_the_upstream_over_one_kept_alive_connection()
     server.stop().await;
 }
 
-/// A raw HTTP/1.1 server that answers one GET per connection and then
-/// closes it without saying so (no `Connection: close`): the proxy learns
-/// only from the socket. Returns its URL and how many connections it took.
-async fn one_request_per_connection() -> (String, Arc<AtomicUsize>) {
+/// A raw HTTP/1.1 upstream that answers `body` to the first request on
+/// each connection, then closes the connection without saying so (no
+/// `Connection: close`): at once when `on_second_request` is false, else
+/// only after reading the head of a second request, which it never answers
+/// (the close crossing a request on the wire, as when an upstream's
+/// keep-alive timeout fires just as the proxy reuses the connection). The
+/// proxy learns only from the socket. Returns its URL and how many
+/// connections it took.
+async fn closing_upstream(
+    body: &'static str,
+    on_second_request: bool,
+) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let accepted = Arc::new(AtomicUsize::new(0));
     let count = accepted.clone();
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
     tokio::spawn(async move {
         loop {
             let (mut stream, _) = listener.accept().await.unwrap();
             count.fetch_add(1, Ordering::SeqCst);
+            let answer = answer.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                let mut buf = Vec::new();
+                let heads = if on_second_request { 2 } else { 1 };
+                for head in 0..heads {
+                    let mut chunk = [0u8; 1024];
+                    let end = loop {
+                        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    buf.drain(..end);
+                    if head == 0 && stream.write_all(answer.as_bytes()).await.is_err() {
+                        return;
                     }
                 }
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nclosed")
-                    .await;
             });
         }
     });
@@ -97,7 +117,7 @@ async fn one_request_per_connection() -> (String, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn an_upstream_that_closes_idle_connections_does_not_fail_the_next_request() {
     let restarting = Upstream::start().await;
-    let (closing, accepted) = one_request_per_connection().await;
+    let (closing, accepted) = closing_upstream("closed", false).await;
     let config = proxied("/restarting/...", "restarting", &[], &restarting.url, "")
         + &proxied("/closing/...", "closing", &[], &closing, "");
     let server = TestServer::start(&config).await;
@@ -127,50 +147,9 @@ async fn an_upstream_that_closes_idle_connections_does_not_fail_the_next_request
     server.stop().await;
 }
 
-/// A raw HTTP/1.1 server that answers the first request on each connection
-/// and closes the connection on the second one after reading its head,
-/// without answering: the close crossing a request on the wire, as when an
-/// upstream's keep-alive timeout fires just as the proxy reuses the
-/// connection. Returns its URL and how many connections it took.
-async fn closes_on_the_second_request() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        loop {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                for answer in [true, false] {
-                    let mut chunk = [0u8; 1024];
-                    let end = loop {
-                        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break at + 4;
-                        }
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    buf.drain(..end);
-                    if answer {
-                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if stream.write_all(ok).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (url, accepted)
-}
-
 #[tokio::test]
 async fn a_bodiless_idempotent_request_is_retried_once_when_a_reused_connection_closes_under_it() {
-    let (url, accepted) = closes_on_the_second_request().await;
+    let (url, accepted) = closing_upstream("ok", true).await;
     let config = proxied("/racy/...", "racy", &[], &url, "");
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
