@@ -503,6 +503,34 @@ wrk_version=$( (wrk -v 2>&1 || true) | awk 'NR == 1 { print $2 }')
 wasmtime_line="\`wasmtime serve -Scli\` $wasmtime_version ($wasmtime_bin)"
 [ "$have_wasmtime" = 1 ] || wasmtime_line="**skipped** (wasmtime-cli $wasmtime_version not installed yet: see the log at $wasmtime_log)"
 
+# throughput_table SERVER...: a row per connection count and server.
+throughput_table() {
+  local c s
+  echo "| connections | server | req/s | p50 ms | p99 ms | errors | server CPU µs/request | preemptions/request |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for c in $CONNECTIONS; do
+    for s in "$@"; do
+      has_server "$s" || continue
+      echo "| $c | ${label[$s]} | $(num "$(med "${rps[$s,$c]}")") | $(ms "$(med "${p50[$s,$c]}")") | $(ms "$(med "${p99[$s,$c]}")") | $(num "$(med "${errs[$s,$c]}")") | $(med "${cpu_us[$s,$c]}") | $(med "${preempt[$s,$c]}") |"
+    done
+  done
+}
+# body_table KEY_PREFIX MBPS_HEADING: the 1 GiB body runs ("" response, up_ request).
+body_table() {
+  local s k
+  echo "| server | $2 | RSS growth MiB | peak RSS (VmHWM) MiB |"
+  echo "|---|---|---|---|"
+  for s in switchyard wasmtime; do
+    k=$1$s
+    [ -n "${mbps[$k]:-}" ] || continue
+    echo "| ${label[$s]} | $(num "$(med "${mbps[$k]}")") | $(med "${growth[$k]}") | $(med "${peak[$k]}") |"
+  done
+  if [ "$have_wasmtime" = 1 ]; then
+    echo
+    echo "Switchyard / wasmtime serve MB/s: $(ratio "$(med "${mbps[${1}switchyard]}")" "$(med "${mbps[${1}wasmtime]}")")."
+  fi
+}
+
 marker='<!-- Everything below this line is kept by bench/run.sh; everything above it is regenerated. -->'
 kept=
 [ -f "$BENCH_OUT" ] && kept=$(awk -v m="$marker" 'found { print } $0 == m { found = 1 }' "$BENCH_OUT")
@@ -525,14 +553,7 @@ kept=
   echo
   echo "## Fresh instance per request: \`GET /hello\`"
   echo
-  echo "| connections | server | req/s | p50 ms | p99 ms | errors | server CPU µs/request | preemptions/request |"
-  echo "|---|---|---|---|---|---|---|---|"
-  for c in $CONNECTIONS; do
-    for s in switchyard wasmtime hyper; do
-      has_server "$s" || continue
-      echo "| $c | ${label[$s]} | $(num "$(med "${rps[$s,$c]}")") | $(ms "$(med "${p50[$s,$c]}")") | $(ms "$(med "${p99[$s,$c]}")") | $(num "$(med "${errs[$s,$c]}")") | $(med "${cpu_us[$s,$c]}") | $(med "${preempt[$s,$c]}") |"
-    done
-  done
+  throughput_table switchyard wasmtime hyper
   echo
   echo "| connections | Switchyard / wasmtime serve req/s | p99 Switchyard / wasmtime serve | Switchyard / raw hyper req/s |"
   echo "|---|---|---|---|"
@@ -548,14 +569,7 @@ kept=
     echo
     echo "Same rounds as above (the five servers alternate). State survives between requests on these servers; see README.md, \`instance_reuse\`."
     echo
-    echo "| connections | server | req/s | p50 ms | p99 ms | errors | server CPU µs/request | preemptions/request |"
-    echo "|---|---|---|---|---|---|---|---|"
-    for c in $CONNECTIONS; do
-      for s in reuse wasmtime_reuse hyper; do
-        has_server "$s" || continue
-        echo "| $c | ${label[$s]} | $(num "$(med "${rps[$s,$c]}")") | $(ms "$(med "${p50[$s,$c]}")") | $(ms "$(med "${p99[$s,$c]}")") | $(num "$(med "${errs[$s,$c]}")") | $(med "${cpu_us[$s,$c]}") | $(med "${preempt[$s,$c]}") |"
-      done
-    done
+    throughput_table reuse wasmtime_reuse hyper
     echo
     echo "| connections | reuse: Switchyard / wasmtime serve req/s | p99 Switchyard / wasmtime serve | reuse: Switchyard / raw hyper req/s | Switchyard reuse / fresh req/s |"
     echo "|---|---|---|---|---|"
@@ -569,29 +583,11 @@ kept=
   echo
   echo "## Streaming $((STREAM_BYTES >> 20)) MiB: \`GET /stream?$stream_query\`"
   echo
-  echo "| server | MB/s | RSS growth MiB | peak RSS (VmHWM) MiB |"
-  echo "|---|---|---|---|"
-  for s in switchyard wasmtime; do
-    [ -n "${mbps[$s]:-}" ] || continue
-    echo "| ${label[$s]} | $(num "$(med "${mbps[$s]}")") | $(med "${growth[$s]}") | $(med "${peak[$s]}") |"
-  done
-  if [ "$have_wasmtime" = 1 ]; then
-    echo
-    echo "Switchyard / wasmtime serve MB/s: $(ratio "$(med "${mbps[switchyard]}")" "$(med "${mbps[wasmtime]}")")."
-  fi
+  body_table "" MB/s
   echo
   echo "## Request body $((STREAM_BYTES >> 20)) MiB: \`POST /echo\`, uploaded from a pipe and echoed back"
   echo
-  echo "| server | MB/s (upload) | RSS growth MiB | peak RSS (VmHWM) MiB |"
-  echo "|---|---|---|---|"
-  for s in switchyard wasmtime; do
-    [ -n "${mbps[up_$s]:-}" ] || continue
-    echo "| ${label[$s]} | $(num "$(med "${mbps[up_$s]}")") | $(med "${growth[up_$s]}") | $(med "${peak[up_$s]}") |"
-  done
-  if [ "$have_wasmtime" = 1 ]; then
-    echo
-    echo "Switchyard / wasmtime serve MB/s: $(ratio "$(med "${mbps[up_switchyard]}")" "$(med "${mbps[up_wasmtime]}")")."
-  fi
+  body_table up_ "MB/s (upload)"
   echo
   echo "## Cold start and reload"
   echo
