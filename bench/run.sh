@@ -311,17 +311,26 @@ med() { tr ' ' '\n' <<<"$1" | grep . | median; }
 # before the run.
 kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 declare -A mbps growth peak
+# body_run_start PID: remember the server's RSS and reset its peak;
+# body_run_end KEY PID SECS: record one run of STREAM_BYTES (MB/s, growth, peak).
+body_run_start() {
+  rss_before=$(kib "$1" VmRSS)
+  echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true
+}
+body_run_end() {
+  local after
+  after=$(kib "$2" VmHWM)
+  mbps[$1]+="$(awk -v b="$STREAM_BYTES" -v s="$3" 'BEGIN { printf "%.1f", b / s / 1e6 }') "
+  growth[$1]+="$(awk -v a="$after" -v b="$rss_before" 'BEGIN { printf "%.1f", (a - b) / 1024 }') "
+  peak[$1]+="$(awk -v a="$after" 'BEGIN { printf "%.1f", a / 1024 }') "
+}
 stream_once() { # SERVER_KEY PID URL
-  local before out code size secs after
-  before=$(kib "$2" VmRSS)
-  echo 5 >"/proc/$2/clear_refs" 2>/dev/null || true
+  local out code size secs
+  body_run_start "$2"
   out=$(curl -s -o /dev/null --max-time 300 -w '%{http_code} %{size_download} %{time_total}' "$3")
   read -r code size secs <<<"$out"
   [ "$code" = 200 ] && [ "$size" = "$STREAM_BYTES" ] || die "$1: streaming answered $code with $size bytes"
-  after=$(kib "$2" VmHWM)
-  mbps[$1]+="$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.1f", b / s / 1e6 }') "
-  growth[$1]+="$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f", (a - b) / 1024 }') "
-  peak[$1]+="$(awk -v a="$after" 'BEGIN { printf "%.1f", a / 1024 }') "
+  body_run_end "$1" "$2" "$secs"
 }
 stream_query="bytes=$STREAM_BYTES&chunk=$STREAM_CHUNK"
 say "streaming $STREAM_BYTES bytes, $STREAM_RUNS runs each"
@@ -337,19 +346,15 @@ echo "  Switchyard MB/s: ${mbps[switchyard]} growth MiB: ${growth[switchyard]}" 
 # The same size as a request body: curl uploads it from a pipe (never held
 # whole) and the echo guest streams it back; MB/s counts the upload.
 upload_once() { # SERVER_KEY PID URL
-  local before out code up down secs after
-  before=$(kib "$2" VmRSS)
-  echo 5 >"/proc/$2/clear_refs" 2>/dev/null || true
+  local out code up down secs
+  body_run_start "$2"
   out=$(head -c "$STREAM_BYTES" /dev/zero | curl -s -X POST -T - -H 'Expect:' -H 'content-type: application/octet-stream' \
     -o /dev/null --max-time 300 -w '%{http_code} %{size_upload} %{size_download} %{time_total}' "$3")
   read -r code up down secs <<<"$out"
   # (curl's upload size counts the chunked framing too.)
   [ "$code" = 200 ] && [ "$up" -ge "$STREAM_BYTES" ] && [ "$down" = "$STREAM_BYTES" ] \
     || die "$1: echoing the upload answered $code, $up bytes up, $down down"
-  after=$(kib "$2" VmHWM)
-  mbps[up_$1]+="$(awk -v b="$STREAM_BYTES" -v s="$secs" 'BEGIN { printf "%.1f", b / s / 1e6 }') "
-  growth[up_$1]+="$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f", (a - b) / 1024 }') "
-  peak[up_$1]+="$(awk -v a="$after" 'BEGIN { printf "%.1f", a / 1024 }') "
+  body_run_end "up_$1" "$2" "$secs"
 }
 say "request body: $STREAM_BYTES bytes through echo, $STREAM_RUNS runs each"
 for r in $(seq 1 "$STREAM_RUNS"); do
