@@ -68,12 +68,12 @@ async fn a_chain_runs_in_front_of_a_rust_handler() {
         );
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
-        let response = client
-            .post(server.url("/mw/echo/deep?x=1"))
-            .body("through the chain")
-            .send()
-            .await
-            .unwrap();
+        let response = post(
+            &client,
+            server.url("/mw/echo/deep?x=1"),
+            "through the chain",
+        )
+        .await;
         assert_eq!(response.status(), 200, "{protocol}");
         assert_eq!(
             all(&response, "x-echo-x-custom-header"),
@@ -278,12 +278,7 @@ async fn a_32_mib_body_streams_through_two_middleware_to_the_upstream_and_back()
     let config = middleware() + &proxied("/big/...", "big", &["tag-a", "tag-b"], &upstream.url, "");
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
-        let response = client
-            .post(server.url("/big/upload"))
-            .body(big_body(TOTAL))
-            .send()
-            .await
-            .unwrap();
+        let response = post(&client, server.url("/big/upload"), big_body(TOTAL)).await;
         assert_eq!(response.status(), 200, "{protocol}");
         assert_eq!(
             all(&response, "x-middleware"),
@@ -317,11 +312,7 @@ async fn a_middleware_that_traps_gives_500_and_the_upstream_is_not_called() {
     let config = middleware() + &proxied("/trap/...", "trapping", &["trap"], &upstream.url, "");
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
-        let response = client
-            .get(server.url("/trap/?mode=trap"))
-            .send()
-            .await
-            .unwrap();
+        let response = get(&client, server.url("/trap/?mode=trap")).await;
         assert_eq!(response.status(), 500, "{protocol}");
         let id = request_id(&response);
         wait_for_log(&[&id, "route=trapping", "guest trapped"]).await;
@@ -334,11 +325,7 @@ async fn a_middleware_that_traps_gives_500_and_the_upstream_is_not_called() {
 async fn a_handler_that_fails_behind_a_middleware_hands_it_a_500() {
     let config = middleware() + &chained("/behind/...", "behind", &["add-header"], "misbehave", "");
     let server = TestServer::start(&config).await;
-    let response = http1()
-        .get(server.url("/behind/?mode=trap"))
-        .send()
-        .await
-        .unwrap();
+    let response = get(&http1(), server.url("/behind/?mode=trap")).await;
     // The middleware got the 500 as a response and passed it on, marked.
     assert_eq!(response.status(), 500);
     assert_eq!(all(&response, "x-middleware"), ["add-header(FooBar)"]);
@@ -376,13 +363,13 @@ async fn an_upstream_that_is_down_gives_502_and_one_that_stalls_gives_504() {
         );
     let server = TestServer::start(&config).await;
 
-    let response = http1().get(server.url("/down/")).send().await.unwrap();
+    let response = get(&http1(), server.url("/down/")).await;
     assert_eq!(response.status(), 502);
     let id = request_id(&response);
     let line = wait_for_log(&[&id, "route=down", "upstream request failed"]).await;
     assert!(line.contains(&down), "{line}");
 
-    let response = http1().get(server.url("/stalled/")).send().await.unwrap();
+    let response = get(&http1(), server.url("/stalled/")).await;
     assert_eq!(response.status(), 504);
     let id = request_id(&response);
     let line = wait_for_log(&[&id, "route=stalled", "upstream request failed"]).await;
@@ -400,11 +387,11 @@ async fn only_next_bypasses_the_outbound_allow_list() {
     let server = TestServer::start(&config).await;
     let client = http1();
 
-    let through = client
-        .get(server.url("/mw-fetch/?url=http://next/mw-fetch/inner"))
-        .send()
-        .await
-        .unwrap();
+    let through = get(
+        &client,
+        server.url("/mw-fetch/?url=http://next/mw-fetch/inner"),
+    )
+    .await;
     assert_eq!(through.status(), 200);
     assert!(through
         .text()
@@ -413,11 +400,7 @@ async fn only_next_bypasses_the_outbound_allow_list() {
         .contains("GET /mw-fetch/inner"));
 
     let target = elsewhere.url("/hello");
-    let denied = client
-        .get(server.url(&format!("/mw-fetch/?url={target}")))
-        .send()
-        .await
-        .unwrap();
+    let denied = get(&client, server.url(&format!("/mw-fetch/?url={target}"))).await;
     assert_eq!(denied.status(), 502);
     let id = request_id(&denied);
     assert!(denied
@@ -428,11 +411,7 @@ async fn only_next_bypasses_the_outbound_allow_list() {
     wait_for_log(&[&id, "route=mw-fetch", "outbound request denied"]).await;
 
     // A handler that is not a middleware has no `next`.
-    let alone = client
-        .get(server.url("/fetch?url=http://next/hello"))
-        .send()
-        .await
-        .unwrap();
+    let alone = get(&client, server.url("/fetch?url=http://next/hello")).await;
     assert!(alone
         .text()
         .await
@@ -459,7 +438,7 @@ async fn a_rebuilt_middleware_is_swapped_in_like_a_handler() {
     );
     let server = TestServer::start_watching(&config).await;
     let client = http1();
-    let response = client.get(server.url("/guarded/")).send().await.unwrap();
+    let response = get(&client, server.url("/guarded/")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(all(&response, "x-middleware"), ["add-header(FooBar)"]);
     assert_eq!(all(&response, "x-switchyard-generation"), ["1"]);
@@ -468,7 +447,7 @@ async fn a_rebuilt_middleware_is_swapped_in_like_a_handler() {
     write_over(&wasm, &component("auth"));
     let started = Instant::now();
     loop {
-        let response = client.get(server.url("/guarded/")).send().await.unwrap();
+        let response = get(&client, server.url("/guarded/")).await;
         if response.status() == 401 {
             assert_eq!(all(&response, "x-switchyard-generation"), ["2"]);
             break;
@@ -509,15 +488,11 @@ fn write_over(path: &Path, from: &Path) {
 async fn the_default_config_shows_both_demo_chains() {
     let server = Process::spawn(&repo_root().join("switchyard.toml"), &["--no-watch"]);
     let client = http1();
-    let response = client
-        .get(server.url("/mw/echo/anything"))
-        .send()
-        .await
-        .unwrap();
+    let response = get(&client, server.url("/mw/echo/anything")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(all(&response, "x-echo-x-custom-header"), ["FooBar"]);
 
-    let refused = client.get(server.url("/private/")).send().await.unwrap();
+    let refused = get(&client, server.url("/private/")).await;
     assert_eq!(refused.status(), 401);
     let allowed = client
         .get(server.url("/private/"))
@@ -601,7 +576,7 @@ async fn config_edits_add_and_remove_middleware_and_a_bad_chain_changes_nothing(
         async move {
             let started = Instant::now();
             loop {
-                let response = client.get(&url).send().await.unwrap();
+                let response = get(&client, &url).await;
                 assert_eq!(response.status(), 200);
                 if marked(&response) == want {
                     return;

@@ -35,21 +35,16 @@ async fn sequential_requests_reach_the_upstream_over_one_kept_alive_connection()
     for (protocol, client) in clients() {
         for round in 0..3 {
             for path in ["/up/items", "/bare/items"] {
-                let request = if round == 1 {
-                    client.get(server.url(path))
+                let (status, body, want) = if round == 1 {
+                    let (status, body) = get_text(&client, server.url(path)).await;
+                    (status, body, String::new())
                 } else {
-                    client
-                        .post(server.url(path))
-                        .body(format!("payload {round}"))
+                    let want = format!("payload {round}");
+                    let (status, body) = post_text(&client, server.url(path), want.clone()).await;
+                    (status, body, want)
                 };
-                let response = request.send().await.unwrap();
-                assert_eq!(response.status(), 200, "{protocol} {path} #{round}");
-                let want = if round == 1 {
-                    String::new()
-                } else {
-                    format!("payload {round}")
-                };
-                assert_eq!(response.text().await.unwrap(), want, "{protocol} {path}");
+                assert_eq!(status, 200, "{protocol} {path} #{round}");
+                assert_eq!(body, want, "{protocol} {path}");
             }
         }
     }
@@ -126,21 +121,16 @@ async fn an_upstream_that_closes_idle_connections_does_not_fail_the_next_request
     for (protocol, client) in clients() {
         for round in 0..2 {
             requests += 1;
-            let response = client
-                .post(server.url("/restarting/x"))
-                .body("payload")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200, "{protocol} #{round}");
-            assert_eq!(response.text().await.unwrap(), "payload");
+            let (status, body) = post_text(&client, server.url("/restarting/x"), "payload").await;
+            assert_eq!(status, 200, "{protocol} #{round}");
+            assert_eq!(body, "payload");
             assert_eq!(restarting.calls(), 1, "{protocol} #{round}");
             // Closes every connection, the one idle in the proxy's pool too.
             restarting = restarting.restart().await;
 
-            let response = client.get(server.url("/closing/x")).send().await.unwrap();
-            assert_eq!(response.status(), 200, "{protocol} #{round}");
-            assert_eq!(response.text().await.unwrap(), "closed");
+            let (status, body) = get_text(&client, server.url("/closing/x")).await;
+            assert_eq!(status, 200, "{protocol} #{round}");
+            assert_eq!(body, "closed");
             assert_eq!(accepted.load(Ordering::SeqCst), requests);
         }
     }
@@ -155,23 +145,18 @@ async fn a_bodiless_idempotent_request_is_retried_once_when_a_reused_connection_
     for (protocol, client) in clients() {
         let before = accepted.load(Ordering::SeqCst);
         // A new connection (or a reused one that then closes: retried).
-        let first = client.get(server.url("/racy/a")).send().await.unwrap();
-        assert_eq!(first.status(), 200, "{protocol}");
-        assert_eq!(first.text().await.unwrap(), "ok");
+        let first = get_text(&client, server.url("/racy/a")).await;
+        assert_eq!(first.0, 200, "{protocol}");
+        assert_eq!(first.1, "ok");
         // The kept-alive connection closes under it; one retry on a new one.
-        let second = client.get(server.url("/racy/b")).send().await.unwrap();
-        assert_eq!(second.status(), 200, "{protocol}");
-        assert_eq!(second.text().await.unwrap(), "ok");
+        let second = get_text(&client, server.url("/racy/b")).await;
+        assert_eq!(second.0, 200, "{protocol}");
+        assert_eq!(second.1, "ok");
         assert_eq!(accepted.load(Ordering::SeqCst), before + 2, "{protocol}");
         // A POST may have been acted on: never sent twice, the client gets 502.
-        let post = client
-            .post(server.url("/racy/c"))
-            .body("once")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(post.status(), 502, "{protocol}");
-        let id = request_id(&post);
+        let refused = post(&client, server.url("/racy/c"), "once").await;
+        assert_eq!(refused.status(), 502, "{protocol}");
+        let id = request_id(&refused);
         wait_for_log(&[&id, "route=racy", "upstream request failed"]).await;
         assert_eq!(accepted.load(Ordering::SeqCst), before + 2, "{protocol}");
     }
@@ -204,7 +189,7 @@ async fn an_upstream_body_that_stalls_midway_is_cut_after_the_between_bytes_time
     );
     let server = TestServer::start(&config).await;
     for (protocol, client) in clients() {
-        let response = client.get(server.url("/stalls/")).send().await.unwrap();
+        let response = get(&client, server.url("/stalls/")).await;
         assert_eq!(response.status(), 200, "{protocol}");
         let id = request_id(&response);
         let line = wait_for_log(&[&id, "route=stalls", "cutting it short"]).await;
