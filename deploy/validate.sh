@@ -9,7 +9,7 @@
 #
 # Both tools come from PyPI, pinned (with their dependencies), installed once
 # per machine into a virtualenv under ~/.cache/switchyard/tools (the folder
-# handlers/tools.sh uses) and found there again. host/tests/deploy.rs runs
+# handlers/tools.sh uses) and found there again. host/tests/all/deploy.rs runs
 # this script, so `cargo test` installs them on a fresh machine.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

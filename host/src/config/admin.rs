@@ -34,7 +34,7 @@ impl RawAdmin {
                 path => path.map(|path| base.join(path)),
             },
             max_upload_bytes: match self.max_upload_mb {
-                Some(mb) => crate::limits::bounded("max_upload_mb", mb, 1, 1024)? << 20,
+                Some(mb) => super::limits::bounded("max_upload_mb", mb, 1, 1024)? << 20,
                 None => 64 << 20,
             },
         })

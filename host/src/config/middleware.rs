@@ -18,6 +18,7 @@
 //! each; a valid env) and turns a route's list of names and its `upstream`
 //! into the validated pieces [`RouteConfig`](super::RouteConfig) holds.
 
+use super::names::{validate_env, validate_name};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -52,7 +53,7 @@ pub(super) fn declare(
     for (i, raw) in raw.into_iter().enumerate() {
         let index = i + 1;
         let what = format!("[[middleware]] #{index} ('{}')", raw.name);
-        super::validate_name(&raw.name).map_err(|e| format!("{what}: {e}"))?;
+        validate_name(&raw.name).map_err(|e| format!("{what}: {e}"))?;
         if let Some((first, _)) = declared.get(&raw.name) {
             return Err(format!(
                 "{what} repeats the name of [[middleware]] #{first}; each middleware name must be unique"
@@ -61,7 +62,7 @@ pub(super) fn declare(
         if raw.component.as_os_str().is_empty() {
             return Err(format!("{what}: `component` is empty"));
         }
-        super::validate_env(&raw.env).map_err(|e| format!("{what}: {e}"))?;
+        validate_env(&raw.env).map_err(|e| format!("{what}: {e}"))?;
         let middleware = MiddlewareConfig {
             name: raw.name.clone(),
             component: base.join(&raw.component),

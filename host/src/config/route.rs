@@ -1,9 +1,10 @@
-//! A validated `[[route]]` ([`RouteConfig`]) and the rules its names and
-//! env follow, shared with `[[middleware]]` declarations and the admin API.
+//! A validated `[[route]]` ([`RouteConfig`]): what the rest of the host
+//! knows about one route, and the settings each element of its chain runs
+//! with.
 
-use super::{Limits, MiddlewareConfig};
-use crate::router::Pattern;
-use std::collections::BTreeMap;
+use super::limits::Limits;
+use super::middleware::MiddlewareConfig;
+use super::pattern::Pattern;
 use std::path::{Path, PathBuf};
 
 /// One `[[route]]` entry, validated.
@@ -59,37 +60,5 @@ impl RouteConfig {
             upstream: None,
             instance_reuse: 0,
         }
-    }
-}
-
-/// Environment variable names and values the guest can be given.
-pub(super) fn validate_env(env: &BTreeMap<String, String>) -> Result<(), String> {
-    for key in env.keys() {
-        if key.is_empty() || key.contains(['=', '\0']) {
-            return Err(format!(
-                "environment variable name {key:?} is invalid (empty, or contains '=' or NUL)"
-            ));
-        }
-    }
-    if let Some((key, _)) = env.iter().find(|(_, v)| v.contains('\0')) {
-        return Err(format!("environment variable {key} contains a NUL byte"));
-    }
-    Ok(())
-}
-
-/// Route names appear in logs, metrics and URLs, so keep them plain.
-pub fn validate_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        && !name.starts_with('.');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "route name {name:?} is invalid: use 1-64 characters from A-Z a-z 0-9 - _ . (not starting with '.')"
-        ))
     }
 }

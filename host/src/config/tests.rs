@@ -327,7 +327,7 @@ fn max_concurrent_requests_is_capped_at_the_instance_pool() {
 #[test]
 fn the_cache_table_is_optional_and_resolved_against_the_file() {
     let c = parse("").unwrap();
-    assert_eq!(c.cache, crate::compile_cache::CacheSettings::default());
+    assert_eq!(c.cache, CacheSettings::default());
     let c = parse("[cache]\ndir = \"compiled\"\nmax_mb = 64\nenabled = false\n").unwrap();
     assert_eq!(c.cache.dir.as_deref(), Some(Path::new("/etc/sy/compiled")));
     assert_eq!(c.cache.max_bytes, 64 << 20);

@@ -1,0 +1,358 @@
+//! The config file (`switchyard.toml`) into one validated [`Config`].
+//!
+//! Every mistake a user can make in the file is caught here, before the
+//! server binds a socket or compiles a component, and reported as a
+//! [`ConfigError`] that names the file, the route and what is wrong. The rest
+//! of the host only ever sees a `Config` that is known to be consistent.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"          # optional; --listen and SWITCHYARD_LISTEN win
+//!
+//! [[route]]
+//! path = "/hello"                    # exact path, or a trailing wildcard "/api/..."
+//! component = "build/handlers/hello.wasm"  # relative to this file
+//! name = "hello"                     # optional; defaults to the file stem
+//! env = { GREETING = "hi" }          # optional; the only environment the guest sees
+//! timeout_ms = 2000                  # optional; any key of [defaults] may be set per route
+//!
+//! [[middleware]]                     # components that may run in front of a route
+//! name = "auth"
+//! component = "build/handlers/auth.wasm"
+//!
+//! [[route]]
+//! path = "/private/..."
+//! middleware = ["auth"]              # a chain in front of a component or an upstream
+//! upstream = "http://127.0.0.1:9000" # instead of `component`: reverse-proxied
+//!
+//! [defaults]                         # limits for every route (see Limits for all keys)
+//! memory_mb = 128
+//!
+//! [server]                           # connection-level limits (see ServerLimits)
+//! max_concurrent_requests = 1000
+//!
+//! [cache]                            # compiled components on disk (see CacheSettings)
+//! dir = "/var/cache/switchyard"      # default $XDG_CACHE_HOME or ~/.cache + /switchyard/compiled
+//! [admin]                            # the admin API (see AdminConfig)
+//! token_file = "admin.token"         # relative to this file
+//! ```
+
+mod admin;
+mod cache;
+mod limits;
+mod middleware;
+mod names;
+mod outbound;
+pub(crate) mod pattern;
+mod route;
+#[cfg(test)]
+mod tests;
+
+pub use admin::AdminConfig;
+use admin::RawAdmin;
+use cache::RawCache;
+pub use cache::{default_dir, CacheSettings};
+pub use limits::{Limits, ServerLimits, MAX_INSTANCES};
+use limits::{RawLimits, RawServer};
+pub use middleware::MiddlewareConfig;
+use names::validate_env;
+pub use names::validate_name;
+pub use outbound::AllowedHosts;
+pub use pattern::{Pattern, PatternError};
+pub use route::RouteConfig;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The config file this was read from.
+    pub file: PathBuf,
+    /// The listen address from the file, if it sets one.
+    pub listen: Option<SocketAddr>,
+    /// Routes in file order.
+    pub routes: Vec<RouteConfig>,
+    /// Connection- and server-wide limits.
+    pub server: ServerLimits,
+    /// The compile cache (`[cache]`), read at start-up only.
+    pub cache: CacheSettings,
+    /// The admin API's settings.
+    pub admin: AdminConfig,
+}
+
+/// Everything that can be wrong with a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {file}: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {file}: {message}")]
+    Syntax { file: PathBuf, message: String },
+    #[error("{file}: route #{index} (path \"{path}\"): {source}")]
+    Pattern {
+        file: PathBuf,
+        index: usize,
+        path: String,
+        source: PatternError,
+    },
+    #[error("{file}: route #{second} repeats path \"{pattern}\" of route #{first}; each path may be routed once")]
+    DuplicatePath {
+        file: PathBuf,
+        pattern: String,
+        first: usize,
+        second: usize,
+    },
+    #[error("{file}: route #{second} ({second_path}) and route #{first} ({first_path}) are both named '{name}'; give one of them a distinct `name`")]
+    DuplicateName {
+        file: PathBuf,
+        name: String,
+        first: usize,
+        first_path: String,
+        second: usize,
+        second_path: String,
+    },
+    #[error("{file}: route #{index} ({path}): {message}")]
+    Route {
+        file: PathBuf,
+        index: usize,
+        path: String,
+        message: String,
+    },
+    #[error("{file}: [{section}]: {message}")]
+    Section {
+        file: PathBuf,
+        section: String,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    Middleware { file: PathBuf, message: String },
+    #[error("{file}: invalid listen address \"{value}\": expected IP:PORT such as 127.0.0.1:8080")]
+    Listen { file: PathBuf, value: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    #[serde(default, rename = "route")]
+    routes: Vec<RawRoute>,
+    #[serde(default, rename = "middleware")]
+    middleware: Vec<middleware::RawMiddleware>,
+    #[serde(default)]
+    defaults: RawLimits,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    cache: RawCache,
+    #[serde(default)]
+    admin: RawAdmin,
+}
+
+// `flatten` and `deny_unknown_fields` do not mix in serde, so unknown keys
+// of a route land in `RawLimits::unknown` and are rejected by hand.
+#[derive(Deserialize)]
+struct RawRoute {
+    path: String,
+    component: Option<PathBuf>,
+    upstream: Option<String>,
+    #[serde(default)]
+    middleware: Vec<String>,
+    name: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    instance_reuse: Option<i64>,
+    #[serde(flatten)]
+    limits: RawLimits,
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        // Absolute, so reloads and file watching do not depend on the cwd.
+        let file = &std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Config::parse(file, &text)
+    }
+
+    /// Validate config text as if read from `file` (relative component paths
+    /// resolve against `file`'s folder).
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().replace('\n', " | "),
+        })?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        let listen = match raw.listen {
+            None => None,
+            Some(value) => Some(value.parse().map_err(|_| ConfigError::Listen {
+                file: file.to_path_buf(),
+                value,
+            })?),
+        };
+
+        let section = |name: &str| {
+            let file = file.to_path_buf();
+            let name = name.to_string();
+            move |message: String| ConfigError::Section {
+                file,
+                section: name,
+                message,
+            }
+        };
+        let defaults = raw
+            .defaults
+            .apply(&Limits::default())
+            .map_err(|message| match message.as_str() {
+                "unknown key `instance_reuse`" => "`instance_reuse` is a per-route key: set it \
+                    in the [[route]] of each handler written to be reused"
+                    .to_string(),
+                _ => message,
+            })
+            .map_err(section("defaults"))?;
+        let server = raw.server.resolve().map_err(section("server"))?;
+        let declared = middleware::declare(raw.middleware, base).map_err(|message| {
+            ConfigError::Middleware {
+                file: file.to_path_buf(),
+                message,
+            }
+        })?;
+        let cache = raw.cache.resolve(base).map_err(section("cache"))?;
+        let admin = raw.admin.resolve(base).map_err(section("admin"))?;
+
+        let mut routes = Vec::with_capacity(raw.routes.len());
+        let mut by_pattern: HashMap<Pattern, usize> = HashMap::new();
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        for (i, raw) in raw.routes.into_iter().enumerate() {
+            let index = i + 1;
+            let route_error = |message: String| ConfigError::Route {
+                file: file.to_path_buf(),
+                index,
+                path: raw.path.clone(),
+                message,
+            };
+            let pattern = Pattern::parse(&raw.path).map_err(|source| ConfigError::Pattern {
+                file: file.to_path_buf(),
+                index,
+                path: raw.path.clone(),
+                source,
+            })?;
+            if let Some(&first) = by_pattern.get(&pattern) {
+                return Err(ConfigError::DuplicatePath {
+                    file: file.to_path_buf(),
+                    pattern: pattern.to_string(),
+                    first,
+                    second: index,
+                });
+            }
+            by_pattern.insert(pattern.clone(), index);
+
+            let (component, upstream) = match (raw.component, raw.upstream) {
+                (Some(_), Some(_)) => {
+                    return Err(route_error(
+                        "set either `component` or `upstream`, not both".into(),
+                    ))
+                }
+                (None, None) => {
+                    return Err(route_error(
+                        "set `component` (a .wasm file) or `upstream` (an http:// URL)".into(),
+                    ))
+                }
+                (Some(component), None) if component.as_os_str().is_empty() => {
+                    return Err(route_error("`component` is empty".into()))
+                }
+                (Some(component), None) => (component, None),
+                (None, Some(url)) => (
+                    PathBuf::new(),
+                    Some(middleware::upstream(&url).map_err(&route_error)?),
+                ),
+            };
+            let name = match raw.name {
+                Some(name) => name,
+                None if upstream.is_some() => {
+                    return Err(route_error("a route with `upstream` needs a `name`".into()))
+                }
+                None => component
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        route_error("cannot derive a name from `component`; set `name`".into())
+                    })?,
+            };
+            validate_name(&name).map_err(route_error)?;
+            if let Some(&first) = by_name.get(&name) {
+                let first_route: &RouteConfig = &routes[first - 1];
+                return Err(ConfigError::DuplicateName {
+                    file: file.to_path_buf(),
+                    name,
+                    first,
+                    first_path: first_route.pattern.to_string(),
+                    second: index,
+                    second_path: raw.path,
+                });
+            }
+            by_name.insert(name.clone(), index);
+
+            validate_env(&raw.env).map_err(&route_error)?;
+            let env: Vec<(String, String)> = raw.env.into_iter().collect();
+            let chain: Vec<MiddlewareConfig> = middleware::resolve(&raw.middleware, &declared)
+                .map_err(&route_error)?
+                .into_iter()
+                .map(|m| MiddlewareConfig {
+                    env: middleware::env(&env, &m.env),
+                    ..m
+                })
+                .collect();
+
+            let limits = raw.limits.apply(&defaults).map_err(&route_error)?;
+            AllowedHosts::parse(&limits.allowed_outbound_hosts)
+                .map_err(|reason| route_error(format!("allowed_outbound_hosts: {reason}")))?;
+            let instance_reuse = match raw.instance_reuse {
+                None => 0,
+                Some(n) if (0..=MAX_INSTANCE_REUSE).contains(&n) => n as usize,
+                Some(n) => {
+                    return Err(route_error(format!(
+                        "`instance_reuse` = {n} is out of range (0 to {MAX_INSTANCE_REUSE}; 0 = a fresh instance per request)"
+                    )))
+                }
+            };
+            if instance_reuse > 0 && (!chain.is_empty() || upstream.is_some()) {
+                return Err(route_error(
+                    "`instance_reuse` applies to a route that ends in a component and has no \
+                     middleware; a chain's elements always run on fresh instances"
+                        .into(),
+                ));
+            }
+            routes.push(RouteConfig {
+                name,
+                pattern,
+                component: match upstream {
+                    None => base.join(&component),
+                    Some(_) => component,
+                },
+                env,
+                limits,
+                middleware: chain,
+                upstream,
+                instance_reuse,
+            });
+        }
+        Ok(Config {
+            file: file.to_path_buf(),
+            listen,
+            routes,
+            server,
+            cache,
+            admin,
+        })
+    }
+}
+
+/// The most requests `instance_reuse` lets one instance serve.
+const MAX_INSTANCE_REUSE: i64 = 1_000_000;

@@ -1,0 +1,170 @@
+//! A guest's stdout and stderr, line by line, into the server log.
+//!
+//! Each line becomes one `tracing` event carrying the route and request id,
+//! so output from concurrent requests never interleaves mid-line and can be
+//! traced back to the request that printed it. Lines are capped so a guest
+//! cannot make the host buffer without bound.
+
+use crate::request::RequestTag;
+use arc_swap::ArcSwap;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+/// Longest line kept; the rest of an over-long line is cut and marked.
+const MAX_LINE: usize = 4096;
+
+#[derive(Clone, Copy, Debug)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// The request a line is tagged with: fixed for an instance that serves one
+/// request; for a reused instance, whichever request it is serving now.
+#[derive(Clone)]
+enum Tag {
+    Fixed(RequestTag),
+    Current(Arc<ArcSwap<RequestTag>>),
+}
+
+/// A `StdoutStream` for wasmtime-wasi that writes into the log.
+#[derive(Clone)]
+pub struct GuestLog {
+    tag: Tag,
+    stream: Stream,
+}
+
+impl GuestLog {
+    pub fn stdout(tag: RequestTag) -> GuestLog {
+        GuestLog {
+            tag: Tag::Fixed(tag),
+            stream: Stream::Stdout,
+        }
+    }
+
+    pub fn stderr(tag: RequestTag) -> GuestLog {
+        GuestLog {
+            tag: Tag::Fixed(tag),
+            stream: Stream::Stderr,
+        }
+    }
+
+    /// Stdout of a reused instance: each line is tagged with the request
+    /// `current` holds when the line ends.
+    pub fn stdout_of_current(current: Arc<ArcSwap<RequestTag>>) -> GuestLog {
+        GuestLog {
+            tag: Tag::Current(current),
+            stream: Stream::Stdout,
+        }
+    }
+
+    /// Stderr of a reused instance; see [`GuestLog::stdout_of_current`].
+    pub fn stderr_of_current(current: Arc<ArcSwap<RequestTag>>) -> GuestLog {
+        GuestLog {
+            tag: Tag::Current(current),
+            stream: Stream::Stderr,
+        }
+    }
+}
+
+impl IsTerminal for GuestLog {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestLog {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineWriter {
+            log: self.clone(),
+            line: Vec::new(),
+            truncated: false,
+        })
+    }
+}
+
+struct LineWriter {
+    log: GuestLog,
+    line: Vec<u8>,
+    truncated: bool,
+}
+
+impl LineWriter {
+    fn emit(&mut self) {
+        if self.line.is_empty() && !self.truncated {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.line);
+        let text = text.trim_end_matches('\r');
+        let cut = if self.truncated {
+            " [line truncated]"
+        } else {
+            ""
+        };
+        let current;
+        let tag = match &self.log.tag {
+            Tag::Fixed(tag) => tag,
+            Tag::Current(cell) => {
+                current = cell.load();
+                &**current
+            }
+        };
+        let (route, request_id) = (&tag.route, &tag.request_id);
+        match self.log.stream {
+            Stream::Stdout => {
+                tracing::info!(target: "switchyard::guest", %route, %request_id, "stdout: {text}{cut}")
+            }
+            Stream::Stderr => {
+                tracing::warn!(target: "switchyard::guest", %route, %request_id, "stderr: {text}{cut}")
+            }
+        }
+        self.line.clear();
+        self.truncated = false;
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        for chunk in bytes.split_inclusive(|&b| b == b'\n') {
+            let (body, ends_line) = match chunk.strip_suffix(b"\n") {
+                Some(body) => (body, true),
+                None => (chunk, false),
+            };
+            let room = MAX_LINE.saturating_sub(self.line.len());
+            self.line.extend_from_slice(&body[..body.len().min(room)]);
+            self.truncated |= body.len() > room;
+            if ends_line {
+                self.emit();
+            }
+        }
+    }
+}
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.push(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.emit();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        // A last line without a newline is still worth logging.
+        self.emit();
+    }
+}

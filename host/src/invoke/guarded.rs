@@ -1,0 +1,126 @@
+//! A guest's response body as the client receives it.
+//!
+//! A guest's response body streams while the guest is still running. If the
+//! guest traps half-way, wasmtime-wasi-http simply ends the body, which would
+//! look to the client like a complete response. [`GuardedBody`] waits for the
+//! guest's outcome at the end of the stream and, if the guest failed, ends
+//! the body with an error instead: hyper then closes an HTTP/1.1 connection
+//! without the final chunk, or resets the HTTP/2 stream, so the client can
+//! tell the response was cut short.
+
+use super::error::DeadlineExceeded;
+use crate::request::RequestTag;
+use crate::telemetry;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::task::JoinHandle;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// How a guest's run on a request ends, once it has.
+pub enum Outcome {
+    /// The task running a fresh instance.
+    Task(JoinHandle<anyhow::Result<()>>),
+    /// A reused instance reports each request's end (see `reuse`); a dropped
+    /// sender counts as success: the instance went on to other work.
+    Reported(tokio::sync::oneshot::Receiver<anyhow::Result<()>>),
+}
+
+impl Future for Outcome {
+    type Output = anyhow::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<anyhow::Result<()>> {
+        match self.get_mut() {
+            Outcome::Task(task) => Poll::Ready(match ready!(Pin::new(task).poll(cx)) {
+                Ok(outcome) => outcome,
+                Err(join) => Err(anyhow::Error::from(join).context("the guest task panicked")),
+            }),
+            Outcome::Reported(report) => {
+                Poll::Ready(ready!(Pin::new(report).poll(cx)).unwrap_or(Ok(())))
+            }
+        }
+    }
+}
+
+/// A guest's response body, cut short (with an error) if the guest fails.
+pub struct GuardedBody {
+    inner: HyperOutgoingBody,
+    guest: Option<Outcome>,
+    tag: RequestTag,
+}
+
+impl GuardedBody {
+    pub fn new(
+        inner: HyperOutgoingBody,
+        guest: JoinHandle<anyhow::Result<()>>,
+        tag: RequestTag,
+    ) -> GuardedBody {
+        GuardedBody::ending_with(inner, Outcome::Task(guest), tag)
+    }
+
+    /// A body whose end waits for `outcome`.
+    pub fn ending_with(inner: HyperOutgoingBody, outcome: Outcome, tag: RequestTag) -> GuardedBody {
+        GuardedBody {
+            inner,
+            guest: Some(outcome),
+            tag,
+        }
+    }
+
+    /// The body has ended; end the response only if the guest succeeded.
+    fn poll_outcome(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, anyhow::Error>>> {
+        let Some(guest) = self.guest.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let outcome = ready!(Pin::new(guest).poll(cx));
+        self.guest = None;
+        let Err(error) = outcome else {
+            return Poll::Ready(None);
+        };
+        if error.is::<DeadlineExceeded>() {
+            telemetry::limit_hit(&self.tag.route, "timeout");
+        }
+        tracing::error!(
+            route = %self.tag.route,
+            request_id = %self.tag.request_id,
+            detail = ?error,
+            "guest failed while streaming its response; cutting the response short"
+        );
+        Poll::Ready(Some(Err(
+            error.context("guest failed while streaming its response")
+        )))
+    }
+}
+
+impl Body for GuardedBody {
+    type Data = Bytes;
+    type Error = anyhow::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, anyhow::Error>>> {
+        let this = self.get_mut();
+        match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
+            Some(Err(error)) => {
+                tracing::warn!(
+                    route = %this.tag.route,
+                    request_id = %this.tag.request_id,
+                    "response body failed: {error}"
+                );
+                Poll::Ready(Some(Err(anyhow::Error::from(error))))
+            }
+            None => this.poll_outcome(cx),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

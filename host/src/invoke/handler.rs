@@ -1,0 +1,347 @@
+//! A compiled, pre-instantiated handler, and how one request runs on it.
+//!
+//! [`Handler::load`] does the expensive work once (read, compile, link,
+//! pre-instantiate). [`Handler::invoke`] is the per-request path: a fresh
+//! `Store` and instance, the guest's `handle` call in its own task, and the
+//! response returned as soon as the guest sets it, its body streaming while
+//! the guest keeps writing.
+
+use super::admission::Admission;
+use super::error::{DeadlineExceeded, InvokeError};
+use super::guarded::GuardedBody;
+use super::reuse::{InstanceRecipe, ReusePool};
+use crate::body::LimitedBody;
+use crate::config::{Limits, RouteConfig};
+use crate::guest::{NextHop, OutboundGate, OutboundLimits, RequestState};
+use crate::request::{content_length, RequestTag};
+use crate::runtime::{digest, Digest, Host};
+use crate::telemetry;
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body::Body;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::WasiHttpView;
+
+/// One route's loaded component.
+pub struct Handler {
+    /// The route's name, shared with every request's log tag.
+    pub route: Arc<str>,
+    /// The component file it was loaded from.
+    pub file: PathBuf,
+    /// sha256 of the component's bytes.
+    pub digest: Digest,
+    /// How long reading, compiling and pre-instantiating took.
+    pub load_time: Duration,
+    /// When it was compiled.
+    pub loaded_at: std::time::SystemTime,
+    /// The route's budget.
+    pub limits: Limits,
+    /// Instance slots of this route (`max_concurrency`).
+    pub slots: Arc<Semaphore>,
+    /// `instance_reuse`: 0 for a fresh instance per request.
+    pub instance_reuse: usize,
+    env: Vec<(String, String)>,
+    outbound: Arc<OutboundGate>,
+    pre: ProxyPre<RequestState>,
+    /// The route's reused instances, when `instance_reuse` is set.
+    reuse: Option<ReusePool>,
+}
+
+/// A route whose component could not be loaded: names the route, the file
+/// and the reason, in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{label}: cannot load {}: {reason:#}", file.display())]
+pub struct LoadError {
+    pub label: String,
+    pub file: PathBuf,
+    pub reason: anyhow::Error,
+}
+
+impl LoadError {
+    pub fn new(route: &RouteConfig, reason: anyhow::Error) -> LoadError {
+        LoadError {
+            label: route.label(),
+            file: route.component.clone(),
+            reason,
+        }
+    }
+}
+
+impl Handler {
+    /// Read a route's component file: its bytes and their digest.
+    pub fn read(route: &RouteConfig) -> Result<(Vec<u8>, Digest), LoadError> {
+        let bytes = std::fs::read(&route.component)
+            .context("cannot read the file")
+            .map_err(|reason| LoadError::new(route, reason))?;
+        let digest = digest(&bytes);
+        Ok((bytes, digest))
+    }
+
+    /// Compile and pre-instantiate a route's component from its bytes.
+    ///
+    /// CPU-heavy: run it off the request path.
+    pub fn load(
+        host: &Host,
+        route: &RouteConfig,
+        bytes: &[u8],
+        digest: Digest,
+    ) -> Result<Handler, LoadError> {
+        let started = Instant::now();
+        let pre = host
+            .prepare(bytes, digest, route.instance_reuse > 0)
+            .map_err(|reason| LoadError::new(route, reason))?;
+        let outbound =
+            outbound_gate(&route.limits).map_err(|reason| LoadError::new(route, reason))?;
+        let outbound = Arc::new(outbound);
+        Ok(Handler {
+            route: route.name.as_str().into(),
+            file: route.component.clone(),
+            digest,
+            load_time: started.elapsed(),
+            loaded_at: std::time::SystemTime::now(),
+            slots: Arc::new(Semaphore::new(route.limits.max_concurrency)),
+            limits: route.limits.clone(),
+            instance_reuse: route.instance_reuse,
+            env: route.env.clone(),
+            reuse: reuse_pool(route, &pre, &outbound),
+            outbound,
+            pre,
+        })
+    }
+
+    /// The same compiled component under a route's (possibly edited)
+    /// settings: no recompilation.
+    pub fn reconfigure(&self, route: &RouteConfig) -> Result<Handler, LoadError> {
+        let outbound = if route.limits.allowed_outbound_hosts == self.limits.allowed_outbound_hosts
+            && route.limits.max_outbound_concurrency == self.limits.max_outbound_concurrency
+        {
+            self.outbound.clone()
+        } else {
+            Arc::new(outbound_gate(&route.limits).map_err(|reason| LoadError::new(route, reason))?)
+        };
+        Ok(Handler {
+            route: route.name.as_str().into(),
+            file: route.component.clone(),
+            digest: self.digest,
+            load_time: self.load_time,
+            loaded_at: self.loaded_at,
+            slots: self.slots_for(&route.limits),
+            limits: route.limits.clone(),
+            instance_reuse: route.instance_reuse,
+            env: route.env.clone(),
+            reuse: reuse_pool(route, &self.pre, &outbound),
+            outbound,
+            pre: self.pre.clone(),
+        })
+    }
+
+    /// Keep the route's instance slots across a reload when the limit did not
+    /// change, so in-flight requests on the old version still count.
+    pub fn inherit_slots(&mut self, previous: &Handler) {
+        self.slots = previous.slots_for(&self.limits);
+    }
+
+    fn slots_for(&self, limits: &Limits) -> Arc<Semaphore> {
+        if limits.max_concurrency == self.limits.max_concurrency {
+            self.slots.clone()
+        } else {
+            Arc::new(Semaphore::new(limits.max_concurrency))
+        }
+    }
+
+    /// Whether this handler was loaded from exactly `route`'s settings.
+    pub fn matches(&self, route: &RouteConfig) -> bool {
+        self.file == route.component
+            && self.env == route.env
+            && *self.route == *route.name
+            && self.limits == route.limits
+            && self.instance_reuse == route.instance_reuse
+    }
+
+    /// Run one request on a fresh instance (or, on an `instance_reuse`
+    /// route, on one of the route's reused instances: see `reuse`).
+    ///
+    /// Returns once the guest has set its response (or failed, or ran out of
+    /// time, before doing so). The guest keeps running in its own task while
+    /// the body streams, holding `admission` until it is done; the route's
+    /// deadline, counted from `arrived`, bounds the whole of it.
+    pub async fn invoke<B>(
+        &self,
+        request: hyper::Request<B>,
+        scheme: Scheme,
+        tag: &RequestTag,
+        admission: Admission,
+        arrived: Instant,
+    ) -> Result<hyper::Response<GuardedBody>, InvokeError>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        if let Some(pool) = &self.reuse {
+            let max_body = self.limits.max_request_body;
+            return pool
+                .invoke(request, tag, admission, arrived, max_body)
+                .await;
+        }
+        self.run(request, scheme, tag, Some(admission), arrived, None)
+            .await
+    }
+
+    /// [`Handler::invoke`] as one element of a middleware chain: `next` is
+    /// where the guest's requests to the reserved `next` authority go, and
+    /// `admission` is `None` for every element but the first (the chain
+    /// holds one slot, however long it is).
+    pub async fn run<B>(
+        &self,
+        request: hyper::Request<B>,
+        scheme: Scheme,
+        tag: &RequestTag,
+        admission: Option<Admission>,
+        arrived: Instant,
+        next: Option<Arc<dyn NextHop>>,
+    ) -> Result<hyper::Response<GuardedBody>, InvokeError>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let timeout = self.limits.timeout;
+        let deadline = arrived + timeout;
+        let max_body = self.limits.max_request_body;
+        if content_length(&request).is_some_and(|len| len > max_body) {
+            return Err(InvokeError::BodyTooLarge(max_body));
+        }
+        let body_too_large = Arc::new(AtomicBool::new(false));
+        // The client's body (first element) counts in the route's metrics;
+        // a body a middleware passes on is the same bytes again.
+        let from_client = admission.is_some();
+        let request = request.map(|body| {
+            let body = LimitedBody::new(body, max_body, body_too_large.clone());
+            if from_client {
+                body.counted(tag.route.clone())
+            } else {
+                body
+            }
+        });
+
+        let state = RequestState::new(
+            &self.env,
+            tag,
+            self.limits.memory_bytes,
+            self.outbound.clone(),
+        )
+        .with_next(next);
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.memory);
+        // Every epoch tick (see runtime/host.rs) the guest yields to the runtime,
+        // so a busy guest never holds a thread; past the deadline it traps.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded(timeout)))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let request = store
+            .data_mut()
+            .http()
+            .new_incoming_request(scheme, request)
+            .map_err(|e| InvokeError::BadRequest(e.into()))?;
+        let outparam = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .map_err(|e| InvokeError::Internal(e.into()))?;
+
+        let pre = self.pre.clone();
+        let route = tag.route.clone();
+        let mut guest = tokio::spawn(async move {
+            let _admission = admission;
+            let run = async {
+                let instantiating = Instant::now();
+                let proxy = pre.instantiate_async(&mut store).await?;
+                telemetry::instantiated(&route, instantiating.elapsed());
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, request, outparam)
+                    .await
+            };
+            // Also stops a guest blocked in a host call (a sleep, a read).
+            let outcome = tokio::time::timeout_at(deadline.into(), run).await;
+            let memory = &store.data().memory;
+            match outcome {
+                Ok(Ok(())) => Ok(()),
+                Err(_) => Err(anyhow::Error::new(DeadlineExceeded(timeout))),
+                Ok(Err(error)) if error.downcast_ref::<DeadlineExceeded>().is_some() => {
+                    Err(anyhow::Error::new(DeadlineExceeded(timeout)))
+                }
+                Ok(Err(error)) if memory.exceeded => {
+                    telemetry::limit_hit(&route, "memory");
+                    Err(anyhow::Error::from(error).context(format!(
+                        "the guest ran out of memory: its limit is {} MiB",
+                        memory.limit() >> 20
+                    )))
+                }
+                Ok(Err(error)) => Err(anyhow::Error::from(error)),
+            }
+        });
+
+        let too_large = || body_too_large.load(Ordering::Relaxed);
+        let outcome = tokio::time::timeout_at(deadline.into(), receiver).await;
+        let failure = match outcome {
+            Ok(Ok(Ok(response))) if !too_large() => {
+                return Ok(response.map(|body| GuardedBody::new(body, guest, tag.clone())));
+            }
+            Err(_elapsed) => InvokeError::Timeout(timeout),
+            _ if too_large() => InvokeError::BodyTooLarge(max_body),
+            Ok(Ok(Ok(_))) => unreachable!("handled above"),
+            Ok(Ok(Err(code))) => InvokeError::GuestError(code),
+            // The outparam was dropped unset: the guest is done; ask how it ended.
+            Ok(Err(_)) => match (&mut guest).await {
+                Ok(Ok(())) => InvokeError::NoResponse,
+                Ok(Err(error)) if error.is::<DeadlineExceeded>() => InvokeError::Timeout(timeout),
+                Ok(Err(_)) if too_large() => InvokeError::BodyTooLarge(max_body),
+                Ok(Err(error)) => InvokeError::Trap(error),
+                Err(join) => InvokeError::Internal(
+                    anyhow::Error::from(join).context("the guest task panicked"),
+                ),
+            },
+        };
+        guest.abort();
+        Err(failure)
+    }
+}
+
+/// The route's pool of reused instances, if it asks for reuse.
+fn reuse_pool(
+    route: &RouteConfig,
+    pre: &ProxyPre<RequestState>,
+    outbound: &Arc<OutboundGate>,
+) -> Option<ReusePool> {
+    (route.instance_reuse > 0).then(|| {
+        ReusePool::new(
+            pre.clone(),
+            InstanceRecipe {
+                route: route.name.as_str().into(),
+                env: route.env.clone(),
+                memory_bytes: route.limits.memory_bytes,
+                outbound: outbound.clone(),
+                timeout: route.limits.timeout,
+                max_requests: route.instance_reuse,
+            },
+        )
+    })
+}
+
+fn outbound_gate(limits: &Limits) -> anyhow::Result<OutboundGate> {
+    OutboundGate::new(&limits.allowed_outbound_hosts, OutboundLimits::from(limits))
+        .map_err(|reason| anyhow::anyhow!("allowed_outbound_hosts: {reason}"))
+}

@@ -1,0 +1,20 @@
+//! The invoke layer: one request on one loaded component.
+//!
+//! [`Handler::load`] turns a route's component into a handler once;
+//! [`Handler::invoke`] runs each request on a fresh instance (or, on an
+//! `instance_reuse` route, on one of the route's reused instances: [`reuse`])
+//! within the route's budget, holding the request's [`Admission`] until its
+//! response body ends ([`guarded`], which also cuts the body short when
+//! the guest fails mid-stream). Every way it can go wrong is one
+//! [`InvokeError`], which knows its status and how to log itself. Nothing
+//! here knows about routes, chains or connections.
+
+mod admission;
+mod error;
+mod guarded;
+mod handler;
+mod reuse;
+
+pub use admission::Admission;
+pub use error::InvokeError;
+pub use handler::{Handler, LoadError};

@@ -1,0 +1,336 @@
+//! `switchyard check`: can this host serve these `.wasm` files?
+//!
+//! Each file goes through the server's own [`Host`] (same engine, same
+//! linker, same `wasi:http/proxy` pre-instantiation), so "can be served" here
+//! means exactly what `serve` would do with it. For a component the report
+//! also shows its shape (imports, exports, the world its exports imply) and
+//! every import the linker cannot satisfy, not only the first one wasmtime
+//! stops at: after each failure the missing import is stood in for by a
+//! throwaway definition in a copy of the linker and the check runs again.
+
+use crate::runtime::header::check_component_header;
+use crate::runtime::{digest, Host};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use wasmtime::component::types::{ComponentExtern, ComponentItem};
+use wasmtime::component::{Component, LinkerInstance, ResourceType};
+use wasmtime::Engine;
+
+/// The export a component must have to answer requests (any 0.2.x version).
+pub const HANDLER_EXPORT: &str = "wasi:http/incoming-handler";
+
+/// What `check` found out about one file.
+#[derive(Debug)]
+pub struct FileReport {
+    pub file: PathBuf,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug)]
+pub enum Verdict {
+    /// The file could not be read.
+    Unreadable(String),
+    /// Not a component: not WebAssembly at all, empty, or a core module.
+    NotAComponent(String),
+    /// Looks like a component, but wasmtime cannot compile it.
+    Invalid(String),
+    /// A compiled component.
+    Component(ComponentReport),
+}
+
+/// The shape of a compiled component and whether this host can serve it.
+#[derive(Debug)]
+pub struct ComponentReport {
+    /// The world its exports imply.
+    pub world: World,
+    pub imports: Vec<Item>,
+    pub exports: Vec<Item>,
+    /// Imports this host's linker cannot satisfy, each with the reason.
+    pub unsatisfied: Vec<Unsatisfied>,
+    /// Why `serve` would refuse it, if it would (`None`: it can be served).
+    pub refusal: Option<String>,
+}
+
+/// A named import or export and what kind of item it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub name: String,
+    pub kind: &'static str,
+}
+
+/// An import the host cannot satisfy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsatisfied {
+    pub name: String,
+    pub reason: String,
+}
+
+/// The world a component targets, as far as its exports tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum World {
+    /// Exports `wasi:http/incoming-handler` (this export name).
+    HttpProxy(String),
+    /// Exports `wasi:cli/run` (a command, not a request handler).
+    CliCommand(String),
+    /// Neither.
+    Unknown,
+}
+
+impl FileReport {
+    /// Whether `serve` would accept this file as a route's component.
+    pub fn servable(&self) -> bool {
+        matches!(&self.verdict, Verdict::Component(report) if report.refusal.is_none())
+    }
+}
+
+/// Check one file with `host`. CPU-heavy (compiles the component).
+pub fn check(host: &Host, file: &Path) -> FileReport {
+    let verdict = match std::fs::read(file) {
+        Err(error) => Verdict::Unreadable(format!("cannot read the file: {error}")),
+        Ok(bytes) => match check_component_header(&bytes) {
+            Err(error) => Verdict::NotAComponent(format!("{error:#}")),
+            Ok(()) => match host.compile(&bytes, digest(&bytes)) {
+                Err(error) => Verdict::Invalid(format!("{error:#}")),
+                Ok(component) => Verdict::Component(describe(host, &component)),
+            },
+        },
+    };
+    FileReport {
+        file: file.to_owned(),
+        verdict,
+    }
+}
+
+fn describe(host: &Host, component: &Component) -> ComponentReport {
+    let engine = host.engine();
+    let ty = component.component_type();
+    let imports = items(ty.imports(engine));
+    let exports = items(ty.exports(engine));
+    // The unsatisfied list says which imports and why; the refusal is the
+    // one-line summary `serve` would print.
+    let refusal = host
+        .pre_instantiate(component)
+        .err()
+        .map(|error| error.to_string());
+    ComponentReport {
+        world: world(&exports),
+        imports,
+        exports,
+        unsatisfied: unsatisfied_imports(host, component),
+        refusal,
+    }
+}
+
+fn items<'a>(list: impl Iterator<Item = (&'a str, ComponentExtern<'a>)>) -> Vec<Item> {
+    list.map(|(name, item)| Item {
+        name: name.to_string(),
+        kind: kind(&item.ty),
+    })
+    .collect()
+}
+
+fn kind(item: &ComponentItem) -> &'static str {
+    match item {
+        ComponentItem::ComponentFunc(_) => "func",
+        ComponentItem::CoreFunc(_) => "core func",
+        ComponentItem::Module(_) => "module",
+        ComponentItem::Component(_) => "component",
+        ComponentItem::ComponentInstance(_) => "instance",
+        ComponentItem::Type(_) => "type",
+        ComponentItem::Resource(_) => "resource",
+    }
+}
+
+/// Whether `name` is `interface` at any version (`a:b/c` or `a:b/c@x.y.z`).
+fn is_interface(name: &str, interface: &str) -> bool {
+    name.strip_prefix(interface)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('@'))
+}
+
+fn world(exports: &[Item]) -> World {
+    let find = |interface: &str| {
+        exports
+            .iter()
+            .find(|e| is_interface(&e.name, interface))
+            .map(|e| e.name.clone())
+    };
+    if let Some(name) = find(HANDLER_EXPORT) {
+        World::HttpProxy(name)
+    } else if let Some(name) = find("wasi:cli/run") {
+        World::CliCommand(name)
+    } else {
+        World::Unknown
+    }
+}
+
+/// Every import of `component` the host's linker cannot satisfy.
+///
+/// wasmtime's type check stops at the first unsatisfied import and names it
+/// in its message (`component imports instance `NAME`, but ...`). So: check
+/// against a copy of the linker; on failure record the named import with
+/// wasmtime's reason, define a stand-in for it in the copy (never called:
+/// nothing is instantiated), and check again, until the check passes.
+fn unsatisfied_imports(host: &Host, component: &Component) -> Vec<Unsatisfied> {
+    let engine = host.engine();
+    let ty = component.component_type();
+    let imports: Vec<(&str, ComponentItem)> = ty.imports(engine).map(|(n, e)| (n, e.ty)).collect();
+    let mut linker = host.linker().clone();
+    linker.allow_shadowing(true);
+    let mut found: Vec<Unsatisfied> = Vec::new();
+    // Each round either passes or stands in for one more import.
+    for _ in 0..=imports.len() {
+        let error = match linker.instantiate_pre(component) {
+            Ok(_) => return found,
+            Err(error) => anyhow::Error::from(error),
+        };
+        let top = error.to_string();
+        let named = imports
+            .iter()
+            .find(|(name, _)| top.contains(&format!("`{name}`")))
+            .filter(|(name, _)| !found.iter().any(|u| u.name == *name));
+        let Some((name, item)) = named else {
+            // Not about one import (or the same one again): report it whole.
+            found.push(Unsatisfied {
+                name: "(component)".into(),
+                reason: format!("{error:#}"),
+            });
+            return found;
+        };
+        let reason = error
+            .chain()
+            .skip(1)
+            .map(|cause| cause.to_string())
+            .collect::<Vec<_>>()
+            .join(": ");
+        found.push(Unsatisfied {
+            name: name.to_string(),
+            reason: if reason.is_empty() { top } else { reason },
+        });
+        if stand_in(&mut linker.root(), name, item, engine).is_err() {
+            // A module or component import: nothing to stand in with, so
+            // the imports after it stay unchecked.
+            return found;
+        }
+    }
+    found
+}
+
+/// Define `name` in `linker` with the shape of `item`: functions that would
+/// fail if called, host resources, nested instances of the same.
+fn stand_in<T: 'static>(
+    linker: &mut LinkerInstance<'_, T>,
+    name: &str,
+    item: &ComponentItem,
+    engine: &Engine,
+) -> wasmtime::Result<()> {
+    match item {
+        ComponentItem::ComponentInstance(instance) => {
+            let mut nested = linker.instance(name)?;
+            for (export, item) in instance.exports(engine) {
+                stand_in(&mut nested, export, &item.ty, engine)?;
+            }
+        }
+        ComponentItem::ComponentFunc(_) => {
+            linker.func_new(name, |_, _, _, _| {
+                wasmtime::bail!("a stand-in of `switchyard check` was called")
+            })?;
+        }
+        ComponentItem::Resource(_) => {
+            linker.resource(name, ResourceType::host::<()>(), |_, _| Ok(()))?;
+        }
+        ComponentItem::Type(_) => {}
+        ComponentItem::Module(_) | ComponentItem::Component(_) | ComponentItem::CoreFunc(_) => {
+            wasmtime::bail!("cannot stand in for a {}", kind(item))
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for FileReport {
+    /// The human-readable report: a verdict line, then the details.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display();
+        let verdict = if self.servable() {
+            "can be served"
+        } else {
+            "cannot be served"
+        };
+        let report = match &self.verdict {
+            Verdict::Unreadable(why) | Verdict::NotAComponent(why) | Verdict::Invalid(why) => {
+                return writeln!(f, "{file}: {verdict}: {why}");
+            }
+            Verdict::Component(report) => report,
+        };
+        writeln!(f, "{file}: {verdict}")?;
+        match &report.world {
+            World::HttpProxy(export) => {
+                writeln!(f, "  component for the wasi:http/proxy world (exports {export})")?
+            }
+            World::CliCommand(export) => writeln!(
+                f,
+                "  component for the wasi:cli/command world (exports {export}), not a request handler"
+            )?,
+            World::Unknown => writeln!(
+                f,
+                "  component for an unknown world (it does not export {HANDLER_EXPORT})"
+            )?,
+        }
+        for (label, items) in [("imports", &report.imports), ("exports", &report.exports)] {
+            writeln!(f, "  {label} ({}):", items.len())?;
+            for item in items {
+                writeln!(f, "    {} {}", item.kind, item.name)?;
+            }
+        }
+        if !report.unsatisfied.is_empty() {
+            writeln!(
+                f,
+                "  imports this host cannot satisfy ({}):",
+                report.unsatisfied.len()
+            )?;
+            for missing in &report.unsatisfied {
+                writeln!(f, "    {}: {}", missing.name, missing.reason)?;
+            }
+        }
+        if let Some(refusal) = &report.refusal {
+            writeln!(f, "  serve would refuse it: {refusal}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(name: &str) -> Item {
+        Item {
+            name: name.into(),
+            kind: "instance",
+        }
+    }
+
+    #[test]
+    fn interface_names_match_at_any_version_and_only_whole() {
+        assert!(is_interface("wasi:http/incoming-handler", HANDLER_EXPORT));
+        assert!(is_interface(
+            "wasi:http/incoming-handler@0.2.6",
+            HANDLER_EXPORT
+        ));
+        assert!(!is_interface("wasi:http/incoming-handlers", HANDLER_EXPORT));
+        assert!(!is_interface("wasi:http/types@0.2.6", HANDLER_EXPORT));
+    }
+
+    #[test]
+    fn world_follows_the_exports() {
+        assert_eq!(
+            world(&[item("wasi:http/incoming-handler@0.2.0")]),
+            World::HttpProxy("wasi:http/incoming-handler@0.2.0".into())
+        );
+        assert_eq!(
+            world(&[item("wasi:cli/run@0.2.3")]),
+            World::CliCommand("wasi:cli/run@0.2.3".into())
+        );
+        assert_eq!(world(&[item("example:thing/x")]), World::Unknown);
+        assert_eq!(world(&[]), World::Unknown);
+    }
+}

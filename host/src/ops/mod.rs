@@ -1,0 +1,13 @@
+//! The ops layer: what operators and tools do to a running (or not yet
+//! running) server, on top of everything below.
+//!
+//! - [`admin`]: the admin listener (metrics, health, readiness, and the
+//!   token-guarded route API that swaps components live);
+//! - [`reload`]: hot reload, watching the config file and every routed
+//!   `.wasm`, rebuilding off the request path and swapping on success;
+//! - [`check`]: `switchyard check`, whether this host can serve a `.wasm`
+//!   file and if not, why.
+
+pub mod admin;
+pub mod check;
+pub mod reload;

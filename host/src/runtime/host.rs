@@ -1,0 +1,269 @@
+//! The wasmtime [`Engine`]s and [`Linker`]s handlers share, and the step
+//! that turns `.wasm` bytes into a pre-instantiated handler.
+//!
+//! Compiling is the expensive part of loading a component, so the [`Host`]
+//! remembers compiled components by the sha256 of their bytes: loading the
+//! same bytes again (a reload that changed nothing, a second server in the
+//! same test binary) reuses the compiled code, and across restarts the
+//! [`CompileCache`] on disk turns compiling into deserializing.
+
+use super::compile_cache::CompileCache;
+use super::digest::Digest;
+use super::header::check_component_header;
+use crate::config::CacheSettings;
+use crate::guest::RequestState;
+use anyhow::Context as _;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use wasmtime::component::{Component, Linker};
+use wasmtime::Engine;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// How many compiled components the in-memory cache keeps.
+const COMPILED_CACHE_ENTRIES: usize = 64;
+
+/// The engines and linkers handlers run on, and their compiled-component
+/// caches.
+///
+/// Two engines, because wasmtime's component-model concurrency support
+/// (which `instance_reuse`'s `ProxyHandler` needs) is an engine setting that
+/// also sends every plain call through the concurrent event loop and sets up
+/// its state in every `Store`: a cost the fresh-instance path, which never
+/// calls concurrently, should not pay. Routes with `instance_reuse` compile
+/// on the second engine, created the first time one is loaded.
+pub struct Host {
+    fresh: Runtime,
+    reusing: Mutex<Option<Arc<Runtime>>>,
+    cache: CacheSettings,
+}
+
+impl Host {
+    /// Build the engine and a linker holding all of WASI 0.2 plus wasi:http.
+    ///
+    /// Components built from Rust with std, Python or JavaScript import
+    /// `wasi:cli/*`, `wasi:filesystem` and `wasi:sockets` beyond the strict
+    /// proxy world, so all of WASI is linked; what a guest may actually *do*
+    /// with it is decided per request by [`RequestState`] (nothing, unless the
+    /// route grants it).
+    ///
+    /// Compiled components are cached in the default directory
+    /// ([`crate::config::default_dir`]).
+    pub fn new() -> anyhow::Result<Host> {
+        Host::with_cache(&CacheSettings::default())
+    }
+
+    /// [`Host::new`] with the compile cache `cache` asks for. A cache
+    /// directory that cannot be used is logged and served without.
+    pub fn with_cache(cache: &CacheSettings) -> anyhow::Result<Host> {
+        Ok(Host {
+            fresh: Runtime::new(cache, false)?,
+            reusing: Mutex::new(None),
+            cache: cache.clone(),
+        })
+    }
+
+    /// The engine fresh-instance handlers (every route by default) run on.
+    pub fn engine(&self) -> &Engine {
+        &self.fresh.engine
+    }
+
+    /// Compile `bytes` (or reuse an earlier compilation of the same bytes,
+    /// whose digest is `digest`) and pre-instantiate it as a
+    /// `wasi:http/proxy` handler: on the fresh-instance engine, or on the
+    /// concurrent one when `reused` (a route with `instance_reuse`).
+    ///
+    /// Logs whether the component was compiled or loaded from the compile
+    /// cache; the caller's span names the route and file.
+    ///
+    /// CPU-heavy: call it from a blocking context, not on the request path.
+    pub fn prepare(
+        &self,
+        bytes: &[u8],
+        digest: Digest,
+        reused: bool,
+    ) -> anyhow::Result<ProxyPre<RequestState>> {
+        if reused {
+            self.reusing()?.prepare(bytes, digest)
+        } else {
+            self.fresh.prepare(bytes, digest)
+        }
+    }
+
+    /// Compile `bytes` on the fresh-instance engine (see [`Host::prepare`]).
+    pub fn compile(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<Component> {
+        self.fresh.compile(bytes, digest)
+    }
+
+    /// Pre-instantiate a component compiled by [`Host::compile`].
+    pub fn pre_instantiate(&self, component: &Component) -> anyhow::Result<ProxyPre<RequestState>> {
+        self.fresh.pre_instantiate(component)
+    }
+
+    /// The linker every fresh-instance handler is instantiated with.
+    pub(crate) fn linker(&self) -> &Linker<RequestState> {
+        &self.fresh.linker
+    }
+
+    /// The engine for `instance_reuse` routes, created on first use.
+    fn reusing(&self) -> anyhow::Result<Arc<Runtime>> {
+        let mut reusing = self.reusing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(runtime) = &*reusing {
+            return Ok(runtime.clone());
+        }
+        let runtime = Arc::new(
+            Runtime::new(&self.cache, true).context("creating the engine for instance_reuse")?,
+        );
+        *reusing = Some(runtime.clone());
+        Ok(runtime)
+    }
+}
+
+/// One engine, its linker and its caches.
+struct Runtime {
+    engine: Engine,
+    linker: Linker<RequestState>,
+    compiled: Mutex<VecDeque<(Digest, Component)>>,
+    disk: Option<CompileCache>,
+}
+
+impl Runtime {
+    fn new(cache: &CacheSettings, concurrent: bool) -> anyhow::Result<Runtime> {
+        let engine = super::tuning::engine(concurrent)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI 0.2")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking wasi:http")?;
+        start_epoch_ticker(&engine);
+        let disk = CompileCache::open(cache, &engine);
+        Ok(Runtime {
+            engine,
+            linker,
+            compiled: Mutex::new(VecDeque::new()),
+            disk,
+        })
+    }
+
+    /// Compile `bytes` (or reuse an earlier compilation of the same bytes,
+    /// whose digest is `digest`) and pre-instantiate it as a
+    /// `wasi:http/proxy` handler.
+    ///
+    /// Logs whether the component was compiled or loaded from the compile
+    /// cache; the caller's span names the route and file.
+    ///
+    /// CPU-heavy: call it from a blocking context, not on the request path.
+    fn prepare(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<ProxyPre<RequestState>> {
+        let component = self.compile(bytes, digest)?;
+        self.pre_instantiate(&component)
+    }
+
+    /// Compile `bytes` as a component (or reuse an earlier compilation of
+    /// the same bytes, whose digest is `digest`).
+    fn compile(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<Component> {
+        if let Some(component) = self.cached(&digest) {
+            return Ok(component);
+        }
+        let component = self.load_or_compile(bytes, &digest)?;
+        self.remember(digest, component.clone());
+        Ok(component)
+    }
+
+    /// Resolve a compiled component's imports against the linker and find
+    /// its `wasi:http/incoming-handler` export: what serving it needs.
+    fn pre_instantiate(&self, component: &Component) -> anyhow::Result<ProxyPre<RequestState>> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(anyhow::Error::from)
+            .context("this host cannot satisfy the component's imports")?;
+        let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).context(
+            "the component does not export wasi:http/incoming-handler (is it built for the wasi:http/proxy world?)",
+        )?;
+        Ok(pre)
+    }
+
+    /// The compile cache's entry for `digest`, else a fresh compilation
+    /// (then written to the cache).
+    fn load_or_compile(&self, bytes: &[u8], digest: &Digest) -> anyhow::Result<Component> {
+        let started = Instant::now();
+        if let Some(disk) = &self.disk {
+            match disk.load(&self.engine, digest) {
+                Ok(Some(component)) => {
+                    tracing::info!(
+                        took_ms = started.elapsed().as_millis() as u64,
+                        entry = %disk.entry(digest).display(),
+                        "loaded from the compile cache"
+                    );
+                    return Ok(component);
+                }
+                Ok(None) => {}
+                Err(bad) => {
+                    let deleting = if disk.writable() {
+                        "deleting it and "
+                    } else {
+                        ""
+                    };
+                    tracing::warn!(
+                        "compile cache entry {} is unusable: {bad}; {deleting}compiling",
+                        disk.entry(digest).display()
+                    );
+                    disk.discard(digest);
+                }
+            }
+        }
+        check_component_header(bytes)?;
+        let started = Instant::now();
+        let component = Component::from_binary(&self.engine, bytes)
+            .map_err(anyhow::Error::from)
+            .context("not a valid component")?;
+        tracing::info!(took_ms = started.elapsed().as_millis() as u64, "compiled");
+        if let Some(disk) = self.disk.as_ref().filter(|disk| disk.writable()) {
+            if let Err(error) = disk.store(digest, &component) {
+                tracing::warn!(
+                    "cannot write compile cache entry {}: {error}",
+                    disk.entry(digest).display()
+                );
+            }
+        }
+        Ok(component)
+    }
+
+    fn cached(&self, digest: &Digest) -> Option<Component> {
+        let compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        compiled
+            .iter()
+            .find(|(d, _)| d == digest)
+            .map(|(_, c)| c.clone())
+    }
+
+    fn remember(&self, digest: Digest, component: Component) {
+        let mut compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if compiled.len() >= COMPILED_CACHE_ENTRIES {
+            compiled.pop_front();
+        }
+        compiled.push_back((digest, component));
+    }
+}
+
+/// How often the engine's epoch advances: the granularity of deadlines, and
+/// how often a running guest yields to the async runtime.
+const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// One background thread per engine advances its epoch; it ends when the
+/// engine is dropped. (Never one per request: that costs orders of magnitude.)
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("switchyard-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}

@@ -1,0 +1,123 @@
+//! The wasmtime engine settings, in one place so they can be measured and
+//! tuned against the benchmark (bench/) without touching anything else.
+//!
+//! Every request runs in a fresh instance, so what an instance costs to
+//! create and to throw away *is* the server's throughput. On-demand
+//! allocation (wasmtime's default) maps and unmaps every instance's memory,
+//! tables and async stack: each request pays `mmap`, page faults, `madvise`
+//! and the TLB shootdowns they trigger on every core. The pooling allocator
+//! reserves slots once at start-up and reuses them; keeping the pages an
+//! instance dirtied resident (reset to their initial contents, found with the
+//! `PAGEMAP_SCAN` ioctl) removes the remaining `madvise` and page faults: a
+//! `GET /hello` then costs one `writev`, one `recvfrom` and one `ioctl`.
+//!
+//! Measured with alternating wrk rounds (`GET /hello`, a fresh instance per
+//! request, `RUST_LOG=warn`, 3 × 4 s per variant, medians) on the 2-core
+//! benchmark machine, every variant beside `wasmtime serve -Scli` 48.0.8
+//! (which uses the pooling allocator with its default settings) in the same
+//! run; the full table, by run, is in BENCHMARKS.md:
+//!
+//! | engine setting | req/s, 32 / 128 connections |
+//! |---|---|
+//! | wasmtime serve, same run as the next two rows | 4,300 / 3,500 |
+//! | on-demand allocator (wasmtime's default) | 3,400 / 3,400 |
+//! | pooling allocator, default pool settings | 5,200 / 4,900 |
+//! | pooling, tables kept resident, `pagemap_scan`, no memory kept (a later run) | 7,600 / 7,900 |
+//! | … + 1 / 4 / 16 MiB of memory kept resident (same later run) | 13,900 / 13,200; 14,400 / 13,900; 13,600 / 13,200 |
+//! | 16 MiB kept without `pagemap_scan` (`memset` of the low 16 MiB) | 11,200 / 12,400, beside 12,200 / 15,200 with it |
+//! | the settings below (2 MiB kept), beside wasmtime serve at 4,600 / 4,600 | 13,400 / 13,900 |
+//! | + eager table init, no CoW images, or `decommit_batch_size` 8 | within noise (±5 %) |
+//!
+//! Compiled components are cached on disk by [`super::compile_cache`], not
+//! by wasmtime's own cache: see there.
+
+use crate::config::MAX_INSTANCES;
+use anyhow::Context as _;
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// The largest linear memory an instance may grow to: the whole 32-bit
+/// space, so that any route's `memory_mb` (up to 4096) fits in a pool slot;
+/// each route's own limit is enforced by its `ResourceLimiter`. A 4 GiB
+/// reservation per memory is also what lets Cranelift drop bounds checks on
+/// 32-bit memories. It is address space only: ~8 TiB reserved at start-up
+/// out of 128 TiB, no memory.
+pub const MAX_MEMORY_BYTES: usize = 4 << 30;
+
+/// Per component instance, what the pool must hold for the handlers we
+/// serve: core instances (Rust: 3, componentize-py's Python: 14), linear
+/// memories (JavaScript: 2) and tables (Python: 3).
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+const TABLES_PER_COMPONENT: u32 = 4;
+
+/// Dirty linear-memory bytes a pool slot keeps resident after its instance
+/// is gone, reset to the initial contents instead of being handed back to
+/// the kernel. Covers the whole working set of a small handler (`hello`
+/// dirties well under 1 MiB); bounds what an idle server keeps per slot after
+/// a burst of large guests (Python's image alone is 12 MiB).
+const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
+
+/// Likewise for tables: small (`hello`'s are ~100 entries), so reset with a
+/// `memset` instead of an `madvise` per table.
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+
+/// An engine handlers are compiled and run with: pooled when the OS grants
+/// the reservation, on demand otherwise. `concurrent` turns on wasmtime's
+/// component-model concurrency (what `instance_reuse`'s `ProxyHandler`
+/// needs); off, plain calls skip its event loop and per-store state.
+pub fn engine(concurrent: bool) -> anyhow::Result<Engine> {
+    match Engine::new(&pooled_config(concurrent)) {
+        Ok(engine) => Ok(engine),
+        Err(error) => {
+            warn_on_demand(&error.into());
+            Engine::new(&on_demand_config(concurrent))
+                .map_err(anyhow::Error::from)
+                .context("creating the wasmtime engine")
+        }
+    }
+}
+
+/// What every configuration shares.
+fn base_config(concurrent: bool) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.concurrency_support(concurrent);
+    // Deadlines: a background ticker advances the epoch; see runtime/host.rs.
+    config.epoch_interruption(true);
+    // Linear memories start as copy-on-write mappings of the module's
+    // initial image instead of being copied in (the default; stated because
+    // the pool's reuse depends on it).
+    config.memory_init_cow(true);
+    config
+}
+
+fn on_demand_config(concurrent: bool) -> Config {
+    base_config(concurrent)
+}
+
+fn pooled_config(concurrent: bool) -> Config {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_stacks(MAX_INSTANCES)
+        .total_core_instances(MAX_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(MAX_INSTANCES * MEMORIES_PER_COMPONENT)
+        .total_tables(MAX_INSTANCES * TABLES_PER_COMPONENT)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+        .table_keep_resident(TABLE_KEEP_RESIDENT)
+        // Linux ≥ 6.7: reset only the pages an instance actually dirtied.
+        // Elsewhere the low MEMORY_KEEP_RESIDENT bytes are reset with a
+        // `memset` and the rest is decommitted.
+        .pagemap_scan(Enabled::Auto);
+    let mut config = base_config(concurrent);
+    config.memory_reservation(MAX_MEMORY_BYTES as u64);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+fn warn_on_demand(error: &anyhow::Error) {
+    tracing::warn!(
+        "the pooling instance allocator is unavailable ({error:#}); allocating \
+         every instance on demand, which is several times slower"
+    );
+}

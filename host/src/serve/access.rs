@@ -1,0 +1,213 @@
+//! The access log line and the per-request metrics, written when the
+//! response body ends.
+//!
+//! A response's size and duration are only known once its body has been
+//! sent, which for a streaming guest is long after the head. So the record
+//! rides along with the body ([`AccessBody`]) and is written exactly once:
+//! when the body ends, fails (the response was cut short), or is dropped
+//! unfinished (the client went away, or hyper never needed to poll it).
+
+use crate::body::ResponseBody;
+use crate::telemetry;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+/// Longest incoming `x-request-id` the server adopts.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Whether an incoming `x-request-id` is safe to adopt: 1 to
+/// [`MAX_REQUEST_ID_LEN`] characters from `A-Z a-z 0-9 . _ : -`, so it can
+/// appear in logs and headers as it is.
+pub fn valid_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// What the access line says about one request, except its size.
+pub struct AccessRecord {
+    pub request_id: Arc<str>,
+    pub method: http::Method,
+    pub path: String,
+    /// The matched route's name; `None` when no route matched.
+    pub route: Option<Arc<str>>,
+    pub generation: Option<u64>,
+    pub status: u16,
+    pub started: Instant,
+    #[allow(
+        dead_code,
+        reason = "held, not read: the in-flight gauge ends when the record does"
+    )]
+    pub in_flight: InFlight,
+}
+
+impl AccessRecord {
+    fn route_label(&self) -> &str {
+        self.route.as_deref().unwrap_or("-")
+    }
+}
+
+/// One request in flight on a route, for as long as this lives: it rides in
+/// the [`AccessRecord`], so it ends when the access line is written, or when
+/// the request is abandoned before it has a response.
+pub struct InFlight(metrics::Gauge);
+
+impl InFlight {
+    pub fn enter(route: Option<&str>) -> InFlight {
+        let gauge =
+            metrics::gauge!(telemetry::IN_FLIGHT, "route" => route.unwrap_or("-").to_string());
+        gauge.increment(1.0);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// A response body that counts its bytes and writes the access record when
+/// it is done.
+pub struct AccessBody {
+    inner: ResponseBody,
+    record: Option<AccessRecord>,
+    bytes: u64,
+}
+
+impl AccessBody {
+    /// Wrap `response`'s body; `record.status` is taken from the response.
+    pub fn wrap(
+        response: hyper::Response<ResponseBody>,
+        mut record: AccessRecord,
+    ) -> hyper::Response<ResponseBody> {
+        record.status = response.status().as_u16();
+        response.map(|inner| {
+            AccessBody {
+                inner,
+                record: Some(record),
+                bytes: 0,
+            }
+            .boxed_unsync()
+        })
+    }
+
+    fn finish(&mut self, outcome: &'static str) {
+        let Some(record) = self.record.take() else {
+            return;
+        };
+        let elapsed = record.started.elapsed();
+        tracing::info!(
+            target: "switchyard::access",
+            request_id = %record.request_id,
+            method = %record.method,
+            path = %record.path,
+            route = %record.route_label(),
+            generation = record.generation.unwrap_or(0),
+            status = record.status,
+            bytes = self.bytes,
+            micros = elapsed.as_micros() as u64,
+            outcome = %outcome,
+            "request"
+        );
+        let route = record.route_label().to_string();
+        metrics::counter!(
+            telemetry::REQUESTS,
+            "route" => route.clone(),
+            "status" => telemetry::status_class(record.status)
+        )
+        .increment(1);
+        metrics::histogram!(telemetry::REQUEST_DURATION, "route" => route.clone())
+            .record(elapsed.as_secs_f64());
+        // `record` (and with it the in-flight count) ends here.
+        if self.bytes > 0 {
+            metrics::counter!(telemetry::BYTES_OUT, "route" => route).increment(self.bytes);
+        }
+    }
+}
+
+impl Body for AccessBody {
+    type Data = Bytes;
+    type Error = anyhow::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, anyhow::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes += data.len() as u64;
+                }
+                if this.inner.is_end_stream() {
+                    this.finish("complete");
+                }
+            }
+            Some(Err(_)) => this.finish("cut short"),
+            None => this.finish("complete"),
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for AccessBody {
+    fn drop(&mut self) {
+        let outcome = if self.inner.is_end_stream() {
+            "complete"
+        } else {
+            "client gone"
+        };
+        self.finish(outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_request_id;
+
+    #[test]
+    fn plain_ids_are_adopted() {
+        for id in [
+            "abc",
+            "0af7651916cd43dd8448eb211c80319c",
+            "req-1.2_3:4",
+            "A",
+        ] {
+            assert!(valid_request_id(id.as_bytes()), "{id}");
+        }
+    }
+
+    #[test]
+    fn hostile_or_oversized_ids_are_refused() {
+        let long = "a".repeat(super::MAX_REQUEST_ID_LEN + 1);
+        for id in [
+            "",
+            "a b",
+            "a\"b",
+            "x\ny",
+            "<script>",
+            "id=1;",
+            "é",
+            long.as_str(),
+        ] {
+            assert!(!valid_request_id(id.as_bytes()), "{id:?}");
+        }
+    }
+}

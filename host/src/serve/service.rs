@@ -1,0 +1,163 @@
+//! One HTTP request, from routing to the response head.
+//!
+//! Takes the current snapshot, finds the route, gives the request an id
+//! (the client's valid `x-request-id`, else a new one; returned to the
+//! client as `x-request-id` and attached to every log line about it), runs
+//! the handler and turns any failure into a status through [`InvokeError`] —
+//! so the connection layer only ever sees a response. The access line is
+//! written when the body ends ([`AccessBody`]).
+
+use super::access::{self, AccessBody, AccessRecord, InFlight};
+use crate::body::{plain, ResponseBody};
+use crate::config::ServerLimits;
+use crate::invoke::{Admission, InvokeError};
+use crate::request::{OverTls, RequestTag};
+use crate::routing::Registry;
+use http::{HeaderValue, StatusCode};
+use hyper::body::Incoming;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+/// The response header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The response header carrying the generation of the handler that answered.
+pub const GENERATION_HEADER: &str = "x-switchyard-generation";
+
+/// What every request needs: the routes, and a source of request ids.
+pub struct Service {
+    registry: Arc<Registry>,
+    id_prefix: u32,
+    next_id: AtomicU64,
+    /// Instance slots over all routes (`max_concurrent_requests`).
+    slots: Arc<Semaphore>,
+    /// How long a request may wait for a slot before a 503.
+    queue_timeout: Duration,
+}
+
+impl Service {
+    pub fn new(registry: Arc<Registry>, limits: &ServerLimits) -> Service {
+        // A per-process prefix keeps ids from two runs of the server apart.
+        let id_prefix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32) ^ std::process::id())
+            .unwrap_or(0);
+        Service {
+            registry,
+            id_prefix,
+            next_id: AtomicU64::new(1),
+            slots: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
+            queue_timeout: limits.queue_timeout,
+        }
+    }
+
+    /// Wait (at most the queue timeout) for a slot of the route and one of
+    /// the server, so a flood queues briefly and then gets a prompt 503.
+    async fn admit(&self, route: &Arc<Semaphore>) -> Result<Admission, InvokeError> {
+        let deadline = tokio::time::Instant::now() + self.queue_timeout;
+        let acquire = |slots: &Arc<Semaphore>, full: &'static str| {
+            let slots = slots.clone();
+            async move {
+                match tokio::time::timeout_at(deadline, slots.acquire_owned()).await {
+                    Ok(Ok(permit)) => Ok::<OwnedSemaphorePermit, InvokeError>(permit),
+                    _ => Err(InvokeError::Overloaded(full)),
+                }
+            }
+        };
+        let route = acquire(route, "the route is at its max_concurrency").await?;
+        let server = acquire(&self.slots, "the server is at max_concurrent_requests").await?;
+        Ok(Admission { route, server })
+    }
+
+    /// The registry requests are routed with.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The client's `x-request-id` if it is valid, else a new id.
+    fn request_id<B>(&self, request: &hyper::Request<B>) -> Arc<str> {
+        if let Some(id) = request.headers().get(REQUEST_ID_HEADER) {
+            if access::valid_request_id(id.as_bytes()) {
+                if let Ok(id) = id.to_str() {
+                    return id.into();
+                }
+            }
+        }
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{:08x}-{n:x}", self.id_prefix).into()
+    }
+
+    /// Serve one request. Never fails: every error becomes a response.
+    pub async fn handle(
+        &self,
+        request: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<ResponseBody>, Infallible> {
+        let started = Instant::now();
+        let request_id = self.request_id(&request);
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let scheme = match request.extensions().get::<OverTls>() {
+            Some(OverTls) => Scheme::Https,
+            None => Scheme::Http,
+        };
+        let snapshot = self.registry.snapshot();
+
+        let (mut response, route_name, generation, in_flight) = match snapshot.route(&path) {
+            None => (
+                plain(
+                    StatusCode::NOT_FOUND,
+                    "not found: no route matches this path\n",
+                ),
+                None,
+                None,
+                InFlight::enter(None),
+            ),
+            Some(route) => {
+                let in_flight = InFlight::enter(Some(route.chain.route()));
+                let tag = RequestTag {
+                    route: route.chain.route().clone(),
+                    request_id: request_id.clone(),
+                };
+                let chain = &route.chain;
+                let invoked = match self.admit(chain.slots()).await {
+                    Ok(admission) => {
+                        chain
+                            .invoke(request, scheme, &tag, admission, started)
+                            .await
+                    }
+                    Err(overloaded) => Err(overloaded),
+                };
+                let response = match invoked {
+                    Ok(response) => response,
+                    Err(error) => {
+                        error.log(&tag);
+                        plain(error.status(), error.public_message())
+                    }
+                };
+                (response, Some(tag.route), Some(route.generation), in_flight)
+            }
+        };
+
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            headers.insert(REQUEST_ID_HEADER, value);
+        }
+        if let Some(generation) = generation {
+            headers.insert(GENERATION_HEADER, HeaderValue::from(generation));
+        }
+        let record = AccessRecord {
+            request_id,
+            method,
+            path,
+            route: route_name,
+            generation,
+            status: 0,
+            started,
+            in_flight,
+        };
+        Ok(AccessBody::wrap(response, record))
+    }
+}

@@ -1,0 +1,393 @@
+//! The compile cache, through the real binary: a restart deserializes
+//! instead of compiling; a corrupted, truncated or foreign entry is logged
+//! with the route and files, recompiled and never run; the size bound
+//! evicts the oldest entries (and only the cache's own files); a read-only
+//! directory is loaded from and never written; an unusable directory or
+//! `--no-cache` / `enabled = false` still serves, writing nothing.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+use switchyard::digest_hex;
+
+const HELLO: &str = "Hello from Switchyard!";
+const COMPILED: &str = "compiled took_ms=";
+const LOADED: &str = "loaded from the compile cache took_ms=";
+
+/// A folder holding `switchyard.toml` (routes + `extra`) and a cache dir.
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new() -> Site {
+        Site {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    /// Write the config: `/hello` (and any more routes) plus `extra` TOML.
+    fn config(&self, routes: &str, extra: &str) -> PathBuf {
+        let file = self.dir.path().join("switchyard.toml");
+        std::fs::write(
+            &file,
+            format!("{}{routes}{extra}", route("/hello", "hello")),
+        )
+        .unwrap();
+        file
+    }
+
+    /// Start the binary on the config with `--cache-dir` = this site's cache.
+    fn start(&self, routes: &str, args: &[&str]) -> Process {
+        let cache = self.cache();
+        let mut all = vec!["--no-watch", "--cache-dir", cache.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Process::spawn(&self.config(routes, ""), &all)
+    }
+
+    /// The entry for a built handler, under the one engine folder.
+    fn entry(&self, handler: &str) -> PathBuf {
+        let digest = switchyard::digest(&std::fs::read(component(handler)).unwrap());
+        engine_folder(&self.cache()).join(format!("{}.cwasm", digest_hex(&digest)))
+    }
+}
+
+/// The single engine folder a cache dir holds.
+fn engine_folder(cache: &Path) -> PathBuf {
+    let folders: Vec<_> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    folders[0].clone()
+}
+
+/// Every cache entry under `cache`.
+fn entries(cache: &Path) -> Vec<PathBuf> {
+    let Ok(folders) = std::fs::read_dir(cache) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for folder in folders {
+        let folder = folder.unwrap().path();
+        if folder.is_dir() {
+            for file in std::fs::read_dir(&folder).unwrap() {
+                let path = file.unwrap().path();
+                if path.extension().is_some_and(|e| e == "cwasm") {
+                    found.push(path);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Wait up to 10 s for a stderr line containing every one of `needles`.
+fn stderr_line(process: &Process, needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines = process.stderr.lock().unwrap().clone();
+        if let Some(line) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+            return line.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no stderr line contains all of {needles:?}; stderr: {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The stderr lines so far that contain `needle`.
+fn stderr_lines_with(process: &Process, needle: &str) -> Vec<String> {
+    let lines = process.stderr.lock().unwrap();
+    lines
+        .iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
+}
+
+async fn body(process: &Process, path: &str) -> String {
+    expect_text(get(&http1(), process.url(path)).await, 200, path).await
+}
+
+/// Start, expect the component to be compiled and served, stop.
+async fn warm(site: &Site, routes: &str) {
+    let server = site.start(routes, &[]);
+    stderr_line(&server, &[COMPILED, "route=hello"]);
+    assert!(body(&server, "/hello").await.contains(HELLO));
+}
+
+/// A start that finds a bad entry: the warning names the route, the
+/// component file, the entry and `reason`; the component is compiled,
+/// served, and a good entry written (the next start loads it).
+async fn expect_recompiled(site: &Site, reason: &str) {
+    let entry = site.entry("hello");
+    let server = site.start("", &[]);
+    let hello = component("hello");
+    let warning = stderr_line(&server, &["WARN", "is unusable", reason]);
+    for needle in [
+        "route=hello",
+        hello.to_str().unwrap(),
+        entry.to_str().unwrap(),
+    ] {
+        assert!(warning.contains(needle), "{needle:?} missing in: {warning}");
+    }
+    stderr_line(&server, &[COMPILED, "route=hello"]);
+    assert!(stderr_lines_with(&server, LOADED).is_empty());
+    assert!(body(&server, "/hello").await.contains(HELLO));
+    drop(server);
+
+    let server = site.start("", &[]);
+    stderr_line(&server, &[LOADED, "route=hello"]);
+    assert!(body(&server, "/hello").await.contains(HELLO));
+}
+
+#[tokio::test]
+async fn a_restart_loads_from_the_cache_and_serves() {
+    let site = Site::new();
+    warm(&site, "").await;
+    assert_eq!(entries(&site.cache()), vec![site.entry("hello")]);
+
+    let server = site.start("", &[]);
+    let line = stderr_line(&server, &[LOADED, "route=hello"]);
+    assert!(
+        line.contains(site.entry("hello").to_str().unwrap()),
+        "{line}"
+    );
+    assert!(stderr_lines_with(&server, COMPILED).is_empty());
+    assert!(body(&server, "/hello").await.contains(HELLO));
+}
+
+#[tokio::test]
+async fn a_flipped_byte_is_detected_recompiled_and_rewritten() {
+    let site = Site::new();
+    warm(&site, "").await;
+    let entry = site.entry("hello");
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&entry, &bytes).unwrap();
+    expect_recompiled(&site, "checksum mismatch").await;
+}
+
+#[tokio::test]
+async fn a_truncated_entry_is_detected_recompiled_and_rewritten() {
+    let site = Site::new();
+    warm(&site, "").await;
+    let entry = site.entry("hello");
+    let bytes = std::fs::read(&entry).unwrap();
+    std::fs::write(&entry, &bytes[..bytes.len() / 3]).unwrap();
+    expect_recompiled(&site, "no Switchyard trailer at its end: truncated").await;
+    // Shorter than the trailer itself.
+    std::fs::write(&entry, b"SYCWASM\0").unwrap();
+    expect_recompiled(&site, "truncated: 8 bytes").await;
+}
+
+#[tokio::test]
+async fn an_entry_from_another_engine_is_not_run() {
+    let site = Site::new();
+    warm(&site, "").await;
+    let entry = site.entry("hello");
+    let mut bytes = std::fs::read(&entry).unwrap();
+    use switchyard::{COMPAT_HASH_OFFSET, TRAILER_LEN};
+    let compat = bytes.len() - TRAILER_LEN + COMPAT_HASH_OFFSET;
+    bytes[compat..compat + 32].fill(0xee);
+    std::fs::write(&entry, &bytes).unwrap();
+    expect_recompiled(&site, "another wasmtime version or engine configuration").await;
+}
+
+#[tokio::test]
+async fn another_components_code_under_this_key_is_not_run() {
+    let site = Site::new();
+    let v2 = route("/v2", "hello-v2");
+    warm(&site, &v2).await;
+    // hello-v2's whole, valid entry where hello's belongs.
+    std::fs::copy(site.entry("hello-v2"), site.entry("hello")).unwrap();
+    let v2_digest = digest_hex(&switchyard::digest(
+        &std::fs::read(component("hello-v2")).unwrap(),
+    ));
+    expect_recompiled(
+        &site,
+        &format!("holds the code of another component (sha256 {v2_digest})"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn two_servers_writing_the_same_entry_at_once_leave_a_good_one() {
+    let site = Site::new();
+    let (a, b) = (site.start("", &[]), site.start("", &[]));
+    for server in [&a, &b] {
+        assert!(body(server, "/hello").await.contains(HELLO));
+    }
+    drop((a, b));
+    assert_eq!(entries(&site.cache()), vec![site.entry("hello")]);
+    let server = site.start("", &[]);
+    stderr_line(&server, &[LOADED, "route=hello"]);
+}
+
+#[tokio::test]
+async fn the_size_bound_evicts_the_oldest_entries_and_nothing_else() {
+    let site = Site::new();
+    // How big hello's entry is, to set a bound it fits in with one filler.
+    warm(&site, "").await;
+    let entry = site.entry("hello");
+    let size = std::fs::metadata(&entry).unwrap().len();
+    std::fs::remove_file(&entry).unwrap();
+
+    // Two 1 MiB entries of another engine, 2 h and 1 h old, and a file
+    // that is not the cache's.
+    const MIB: u64 = 1 << 20;
+    let other_engine = site.cache().join("00000000000000aa");
+    std::fs::create_dir_all(&other_engine).unwrap();
+    let filler = |hex: &str, age_s: u64| {
+        let path = other_engine.join(format!("{}.cwasm", hex.repeat(64)));
+        std::fs::write(&path, vec![0u8; MIB as usize]).unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(age_s))
+            .unwrap();
+        path
+    };
+    let oldest = filler("a", 7200);
+    let older = filler("b", 3600);
+    let foreign = site.cache().join("notes.txt");
+    std::fs::write(&foreign, vec![1u8; MIB as usize]).unwrap();
+
+    // Room for hello's entry and one filler, not two.
+    let max_mb = (size + MIB).div_ceil(MIB);
+    let config = site.config(
+        "",
+        &format!("[cache]\ndir = \"cache\"\nmax_mb = {max_mb}\n"),
+    );
+    let server = Process::spawn(&config, &["--no-watch"]);
+    stderr_line(&server, &[COMPILED, "route=hello"]);
+    stderr_line(&server, &["evicted=1", &format!("max_mb={max_mb}")]);
+    assert!(body(&server, "/hello").await.contains(HELLO));
+    assert!(entry.exists());
+    assert!(!oldest.exists(), "the oldest entry should be evicted");
+    assert!(
+        older.exists(),
+        "the bound leaves room for the younger filler"
+    );
+    assert!(
+        foreign.exists(),
+        "a file that is not an entry is never evicted"
+    );
+}
+
+#[tokio::test]
+async fn an_unwritable_cache_dir_serves_with_one_warning() {
+    let site = Site::new();
+    // A directory cannot be created under a regular file (even as root).
+    let blocker = site.dir.path().join("blocker");
+    std::fs::write(&blocker, b"").unwrap();
+    let cache = blocker.join("cache");
+    let config = site.config("", "");
+    let server = Process::spawn(
+        &config,
+        &["--no-watch", "--cache-dir", cache.to_str().unwrap()],
+    );
+    let warning = stderr_line(&server, &["WARN", "no compile cache: cannot write to"]);
+    assert!(warning.contains(cache.to_str().unwrap()), "{warning}");
+    stderr_line(&server, &[COMPILED, "route=hello"]);
+    assert!(body(&server, "/hello").await.contains(HELLO));
+    assert_eq!(stderr_lines_with(&server, "WARN").len(), 1);
+}
+
+#[tokio::test]
+async fn a_read_only_cache_dir_loads_its_entries_and_writes_nothing() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let site = Site::new();
+    warm(&site, "").await;
+    let engine = engine_folder(&site.cache());
+    // What a container image ships: a filled cache nobody may write to.
+    // Root writes through permission bits, so as root the server runs as
+    // `nobody` (the site must then be readable by others).
+    let chmod = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    chmod(site.dir.path(), 0o755);
+    for entry in entries(&site.cache()) {
+        chmod(&entry, 0o444);
+    }
+    chmod(&engine, 0o555);
+    chmod(&site.cache(), 0o555);
+    let listing = || {
+        let mut files: Vec<_> = std::fs::read_dir(&engine)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), e.metadata().unwrap().modified().unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = listing();
+
+    let config = site.config(&route("/echo/...", "echo"), "");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cache = site.cache();
+    let args = ["--no-watch", "--cache-dir", cache.to_str().unwrap()];
+    let as_root = std::fs::metadata(site.dir.path()).unwrap().uid() == 0;
+    let server = if as_root {
+        let nobody = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ];
+        Process::spawn_wrapped(&nobody, &config, &args)
+    } else {
+        Process::spawn(&config, &args)
+    };
+    let warning = stderr_line(&server, &["WARN", "is read-only"]);
+    assert!(warning.contains(engine.to_str().unwrap()), "{warning}");
+    stderr_line(&server, &[LOADED, "route=hello"]);
+    stderr_line(&server, &[COMPILED, "route=echo"]);
+    assert!(body(&server, "/hello").await.contains(HELLO));
+    let echoed = post_text(&http1(), server.url("/echo/x"), "read-only").await;
+    assert_eq!(echoed, (200, "read-only".to_string()));
+    assert_eq!(stderr_lines_with(&server, "WARN").len(), 1);
+    drop(server);
+    assert_eq!(listing(), before, "nothing written, touched or deleted");
+    // The temporary folder's cleanup needs to write again.
+    chmod(&site.cache(), 0o755);
+    chmod(&engine, 0o755);
+}
+
+#[tokio::test]
+async fn no_cache_neither_reads_nor_writes() {
+    let site = Site::new();
+    let server = site.start("", &["--no-cache"]);
+    stderr_line(&server, &["compile cache disabled"]);
+    stderr_line(&server, &[COMPILED, "route=hello"]);
+    assert!(body(&server, "/hello").await.contains(HELLO));
+    drop(server);
+    assert_eq!(entries(&site.cache()), Vec::<PathBuf>::new());
+
+    // A warm entry is not read either.
+    warm(&site, "").await;
+    let server = site.start("", &["--no-cache"]);
+    stderr_line(&server, &[COMPILED, "route=hello"]);
+    assert!(stderr_lines_with(&server, LOADED).is_empty());
+}
+
+#[tokio::test]
+async fn enabled_false_in_the_config_writes_nothing() {
+    let site = Site::new();
+    let config = site.config("", "[cache]\nenabled = false\ndir = \"cache\"\n");
+    let server = Process::spawn(&config, &["--no-watch"]);
+    stderr_line(&server, &["compile cache disabled"]);
+    stderr_line(&server, &[COMPILED, "route=hello"]);
+    assert!(body(&server, "/hello").await.contains(HELLO));
+    drop(server);
+    assert_eq!(entries(&site.cache()), Vec::<PathBuf>::new());
+}

@@ -1,0 +1,270 @@
+//! No handler can take the server down: every way the `misbehave` handler
+//! fails gets a prompt, specific answer and a log line naming the route and
+//! request, while a concurrent request to another route succeeds. Also the
+//! request-size, concurrency and outbound limits.
+
+use crate::common::*;
+use futures::StreamExt;
+use std::time::{Duration, Instant};
+
+/// The misbehave route as the default config has it: 2 s, 64 MiB.
+fn config() -> String {
+    format!(
+        "{}timeout_ms = 2000\nmemory_mb = 64\n{}",
+        route("/misbehave", "misbehave"),
+        route("/hello", "hello")
+    )
+}
+
+/// What a client saw.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    /// A complete response.
+    Complete(u16),
+    /// Headers with this status, then a body that broke off.
+    Cut(u16),
+}
+
+/// Run one mode, with a request to /hello while it misbehaves; returns what
+/// the client saw, how long it took, and the request id.
+async fn misbehave(
+    server: &TestServer,
+    client: &reqwest::Client,
+    mode: &str,
+) -> (Seen, Duration, String) {
+    let started = Instant::now();
+    let url = server.url(&format!("/misbehave?mode={mode}"));
+    let bad = async {
+        let response = client.get(url).send().await.unwrap();
+        let status = response.status().as_u16();
+        let id = request_id(&response);
+        let mut body = response.bytes_stream();
+        let mut seen = Seen::Complete(status);
+        while let Some(chunk) = body.next().await {
+            if chunk.is_err() {
+                seen = Seen::Cut(status);
+                break;
+            }
+        }
+        (seen, started.elapsed(), id)
+    };
+    let good = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let response = get(client, server.url("/hello")).await;
+        expect_text(response, 200, &format!("/hello during mode={mode}")).await
+    };
+    let (outcome, hello) = tokio::join!(bad, good);
+    assert!(hello.starts_with("Hello"), "{hello}");
+    outcome
+}
+
+async fn expect(mode: &str, want: Seen, within: Duration, log: &[&str]) {
+    let server = TestServer::start(&config()).await;
+    for (protocol, client) in clients() {
+        let (seen, took, id) = misbehave(&server, &client, mode).await;
+        assert_eq!(seen, want, "{protocol} mode={mode}");
+        assert!(took < within, "{protocol} mode={mode}: took {took:?}");
+        let mut needles = vec![id.as_str(), "route=misbehave"];
+        needles.extend_from_slice(log);
+        wait_for_log(&needles).await;
+    }
+    // The server is still serving.
+    let hello = get(&http1(), server.url("/hello")).await;
+    assert_eq!(hello.status(), 200);
+    server.stop().await;
+}
+
+const PROMPT: Duration = Duration::from_secs(1);
+const DEADLINE: Duration = Duration::from_millis(3500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trap_gives_500() {
+    expect("trap", Seen::Complete(500), PROMPT, &["guest trapped"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_is_stopped_at_the_deadline_with_504() {
+    expect("loop", Seen::Complete(504), DEADLINE, &["deadline of 2s"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_memory_gives_500_and_says_so() {
+    expect(
+        "oom",
+        Seen::Complete(500),
+        PROMPT,
+        &["ran out of memory", "64 MiB"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_overflow_gives_500() {
+    expect("stack", Seen::Complete(500), PROMPT, &["guest trapped"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_response_gives_500() {
+    expect(
+        "noresponse",
+        Seen::Complete(500),
+        PROMPT,
+        &["without setting a response"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trap_after_streaming_began_cuts_the_body() {
+    expect(
+        "late-trap",
+        Seen::Cut(200),
+        PROMPT,
+        &["cutting the response short"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_huge_headers_give_500() {
+    expect(
+        "huge-headers",
+        Seen::Complete(500),
+        PROMPT,
+        &["guest trapped"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_drip_is_cut_off_at_the_deadline() {
+    expect(
+        "slow-drip",
+        Seen::Cut(200),
+        DEADLINE,
+        &["cutting the response short"],
+    )
+    .await;
+    let line = log_lines_with(&[
+        "route=misbehave",
+        "cutting the response short",
+        "deadline of 2s",
+    ]);
+    assert!(!line.is_empty(), "the log says the deadline cut the drip");
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_whether_declared_or_streamed() {
+    let config = format!(
+        "{}max_request_body_bytes = 1000\n",
+        route("/c/sha256", "sha256")
+    );
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        assert_1000_byte_body_limit(&client, &server.url("/c/sha256"), protocol).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_route_answers_503_promptly_with_retry_after() {
+    let config = format!(
+        "[server]\nqueue_timeout_ms = 200\n{}max_concurrency = 1\n{}",
+        route("/stream", "stream"),
+        route("/hello", "hello")
+    );
+    let server = TestServer::start(&config).await;
+    let client = http1();
+    let busy = get(
+        &client,
+        server.url("/stream?bytes=3000&chunk=1000&delay_ms=400"),
+    )
+    .await;
+    let started = Instant::now();
+    let refused = get(&client, server.url("/stream?bytes=10")).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // Other routes are unaffected.
+    assert_eq!(get(&client, server.url("/hello")).await.status(), 200);
+    assert_eq!(busy.bytes().await.unwrap().len(), 3000);
+    // The slot is free again.
+    let again = get(&client, server.url("/stream?bytes=10")).await;
+    assert_eq!(again.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn fetch_reaches_allowed_hosts_and_is_denied_elsewhere() {
+    let upstream = TestServer::start(&route("/hello", "hello")).await;
+    let config = format!(
+        "{}allowed_outbound_hosts = [\"http://127.0.0.1:*\"]\n",
+        route("/fetch", "fetch")
+    );
+    let server = TestServer::start(&config).await;
+    let port = upstream.addr.port();
+    for (protocol, client) in clients() {
+        let allowed = get(
+            &client,
+            server.url(&format!("/fetch?url=http://127.0.0.1:{port}/hello")),
+        )
+        .await;
+        let body = expect_text(allowed, 200, protocol).await;
+        assert!(
+            body.starts_with("Hello from Switchyard! GET /hello"),
+            "{protocol}: {body}"
+        );
+
+        let denied = get(
+            &client,
+            server.url(&format!("/fetch?url=http://127.0.0.2:{port}/hello")),
+        )
+        .await;
+        let id = request_id(&denied);
+        let body = expect_text(denied, 502, protocol).await;
+        assert!(
+            body.starts_with("HTTP-request-denied"),
+            "{protocol}: {body}"
+        );
+        wait_for_log(&[&id, "route=fetch", "outbound request denied", "127.0.0.2"]).await;
+    }
+    server.stop().await;
+    upstream.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = format!(
+        "[server]\nheader_read_timeout_ms = 300\n{}",
+        route("/hello", "hello")
+    );
+    let server = TestServer::start(&config).await;
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server kept a stalled connection open");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(2),
+        "closed after {waited:?}, expected about 300 ms"
+    );
+    // An idle keep-alive connection is closed by the same timer.
+    let mut idle = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    idle.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "an idle keep-alive connection stayed open");
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    server.stop().await;
+}

@@ -1,0 +1,33 @@
+//! Switchyard's integration tests, as one test binary.
+//!
+//! One binary instead of one per file, as wasmtime's own `tests/all` does:
+//! wasmtime and the rest of the host are linked once, not once per file,
+//! and the shared [`common::host`] compiles each component once per run.
+//! Each module covers one area (the table is in `host/tests/README.md`);
+//! run one with `cargo test --test all -- reload::`.
+
+mod common;
+
+mod admin;
+mod check;
+mod compile_cache;
+mod deploy;
+mod failures;
+mod guardrails;
+mod handler_coverage;
+mod layers;
+mod malformed;
+mod metrics;
+mod middleware;
+mod outbound;
+mod polyglot;
+mod properties;
+mod reload;
+mod reuse;
+mod routes;
+mod shutdown;
+mod startup;
+mod streaming;
+mod tls;
+mod upstream;
+mod wit_deps;

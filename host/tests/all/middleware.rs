@@ -1,0 +1,606 @@
+//! Middleware chains: components in front of a handler or a real upstream
+//! server, passing the request on through the reserved `next` authority,
+//! in-process.
+
+use crate::common::upstream::Upstream;
+use crate::common::*;
+use futures::StreamExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// `[[middleware]]` tables for the add-header and auth handlers, plus two
+/// add-header copies that tag the request with `a` and `b`, and a trap.
+fn middleware() -> String {
+    let declare = |name: &str, handler: &str, env: &str| {
+        format!(
+            "[[middleware]]\nname = \"{name}\"\ncomponent = \"{}\"\n{env}\n",
+            component(handler).display()
+        )
+    };
+    [
+        declare("add-header", "add-header", ""),
+        declare("auth", "auth", ""),
+        declare("tag-a", "add-header", "env = { ADD_HEADER_VALUE = \"a\" }"),
+        declare("tag-b", "add-header", "env = { ADD_HEADER_VALUE = \"b\" }"),
+        declare("trap", "misbehave", ""),
+        declare("fetch", "fetch", ""),
+    ]
+    .concat()
+}
+
+/// A route with a chain in front of a handler.
+fn chained(path: &str, name: &str, chain: &[&str], handler: &str, extra: &str) -> String {
+    format!(
+        "[[route]]\npath = \"{path}\"\nname = \"{name}\"\nmiddleware = {chain:?}\ncomponent = \"{}\"\n{extra}\n",
+        component(handler).display()
+    )
+}
+
+/// A route with a chain in front of an upstream server.
+fn proxied(path: &str, name: &str, chain: &[&str], upstream: &str, extra: &str) -> String {
+    format!(
+        "[[route]]\npath = \"{path}\"\nname = \"{name}\"\nmiddleware = {chain:?}\nupstream = \"{upstream}\"\n{extra}\n"
+    )
+}
+
+/// Every value of header `name`, in order.
+fn all(response: &reqwest::Response, name: &str) -> Vec<String> {
+    response
+        .headers()
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_chain_runs_in_front_of_a_rust_handler() {
+    let config = middleware()
+        + &chained("/mw/echo/...", "mw-echo", &["add-header"], "echo", "")
+        + &chained(
+            "/private/...",
+            "private",
+            &["auth"],
+            "hello",
+            "env = { AUTH_TOKEN = \"demo-token\" }",
+        );
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        let response = post(
+            &client,
+            server.url("/mw/echo/deep?x=1"),
+            "through the chain",
+        )
+        .await;
+        assert_eq!(response.status(), 200, "{protocol}");
+        assert_eq!(
+            all(&response, "x-echo-x-custom-header"),
+            ["FooBar"],
+            "{protocol}"
+        );
+        assert_eq!(
+            all(&response, "x-middleware"),
+            ["add-header(FooBar)"],
+            "{protocol}"
+        );
+        assert_eq!(
+            all(&response, "x-switchyard-generation"),
+            ["1"],
+            "{protocol}"
+        );
+        assert_eq!(
+            response.text().await.unwrap(),
+            "through the chain",
+            "{protocol}"
+        );
+
+        // The handler sees the client's path, query and authority.
+        let response = client
+            .get(server.url("/private/area?q=1"))
+            .bearer_auth("demo-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{protocol}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains("GET /private/area?q=1"), "{protocol}: {body}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn auth_short_circuits_with_401_and_the_upstream_is_never_called() {
+    let upstream = Upstream::start().await;
+    let config = middleware()
+        + &proxied(
+            "/private/...",
+            "private",
+            &["auth"],
+            &upstream.url,
+            "env = { AUTH_TOKEN = \"demo-token\" }",
+        );
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        for token in [None, Some("wrong"), Some("demo-token-but-longer")] {
+            let mut request = client.get(server.url("/private/x"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{protocol} {token:?}");
+            assert_eq!(all(&response, "www-authenticate"), ["Bearer"], "{protocol}");
+        }
+    }
+    assert_eq!(upstream.calls(), 0);
+    let response = http1()
+        .get(server.url("/private/x"))
+        .bearer_auth("demo-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(upstream.calls(), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_chain_runs_in_front_of_a_real_upstream() {
+    let upstream = Upstream::start().await;
+    let config = middleware()
+        + &proxied("/up/...", "up", &["add-header"], &upstream.url, "")
+        + &format!(
+            "[[route]]\npath = \"/bare/...\"\nname = \"bare\"\nupstream = \"{}\"\n",
+            upstream.url
+        );
+    let server = TestServer::start(&config).await;
+    let upstream_authority = upstream.url.trim_start_matches("http://");
+    for (protocol, client) in clients() {
+        for path in ["/up/items?id=7", "/bare/items?id=7"] {
+            let response = client
+                .post(server.url(path))
+                .header("connection", "x-client-hop")
+                .header("x-client-hop", "1")
+                .header("x-forwarded-for", "10.9.8.7")
+                .body("payload")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{protocol} {path}");
+            assert_eq!(all(&response, "x-upstream"), ["yes"], "{protocol} {path}");
+            assert!(
+                all(&response, "x-upstream-hop").is_empty(),
+                "{protocol} {path}: hop-by-hop header passed"
+            );
+            assert!(all(&response, "x-request-id").len() == 1);
+            let through_middleware = path.starts_with("/up");
+            let want: &[&str] = if through_middleware {
+                &["add-header(FooBar)"]
+            } else {
+                &[]
+            };
+            assert_eq!(all(&response, "x-middleware"), want, "{protocol} {path}");
+            assert_eq!(
+                response.text().await.unwrap(),
+                "payload",
+                "{protocol} {path}"
+            );
+
+            let seen = upstream.last();
+            assert_eq!(seen.uri.to_string(), path, "{protocol}");
+            assert_eq!(seen.method, "POST");
+            let header = |name: &str| -> Vec<&str> {
+                seen.headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.to_str().unwrap())
+                    .collect()
+            };
+            let custom: &[&str] = if through_middleware { &["FooBar"] } else { &[] };
+            assert_eq!(header("x-custom-header"), custom, "{protocol} {path}");
+            assert_eq!(header("host"), [upstream_authority], "{protocol} {path}");
+            assert_eq!(
+                header("x-forwarded-for"),
+                ["10.9.8.7, 127.0.0.1"],
+                "{protocol} {path}"
+            );
+            assert_eq!(header("x-forwarded-proto"), ["http"], "{protocol} {path}");
+            assert_eq!(
+                header("x-forwarded-host"),
+                [server.addr.to_string().as_str()],
+                "{protocol} {path}"
+            );
+            assert!(
+                header("x-client-hop").is_empty(),
+                "{protocol} {path}: hop-by-hop header passed"
+            );
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_order_of_the_chain_is_the_order_requests_pass_it() {
+    let config = middleware()
+        + &chained("/ab/...", "ab", &["tag-a", "tag-b"], "echo", "")
+        + &chained("/ba/...", "ba", &["tag-b", "tag-a"], "echo", "")
+        + &chained("/auth-first/...", "auth-first", &["auth", "tag-a"], "echo", "env = { AUTH_TOKEN = \"t\" }")
+        + &chained("/auth-last/...", "auth-last", &["tag-a", "auth"], "echo", "env = { AUTH_TOKEN = \"t\" }")
+        // A middleware without its own value sees the route's.
+        + &chained("/route-env/...", "route-env", &["add-header"], "echo", "env = { ADD_HEADER_VALUE = \"from-route\" }");
+    let server = TestServer::start(&config).await;
+    let client = http2();
+    let get = |path: &str| client.get(server.url(path)).send();
+
+    let ab = get("/ab/").await.unwrap();
+    assert_eq!(all(&ab, "x-echo-x-custom-header"), ["a", "b"]);
+    assert_eq!(all(&ab, "x-middleware"), ["add-header(b)", "add-header(a)"]);
+    let ba = get("/ba/").await.unwrap();
+    assert_eq!(all(&ba, "x-echo-x-custom-header"), ["b", "a"]);
+    assert_eq!(all(&ba, "x-middleware"), ["add-header(a)", "add-header(b)"]);
+
+    // auth first: tag-a never runs. auth last: tag-a runs and marks the 401.
+    let first = get("/auth-first/").await.unwrap();
+    assert_eq!(first.status(), 401);
+    assert!(all(&first, "x-middleware").is_empty());
+    let last = get("/auth-last/").await.unwrap();
+    assert_eq!(last.status(), 401);
+    assert_eq!(all(&last, "x-middleware"), ["add-header(a)"]);
+
+    let env = get("/route-env/").await.unwrap();
+    assert_eq!(all(&env, "x-echo-x-custom-header"), ["from-route"]);
+    server.stop().await;
+}
+
+/// A body generated piece by piece, never held whole by the test.
+fn big_body(total: usize) -> reqwest::Body {
+    const CHUNK: usize = 256 * 1024;
+    let chunks = (0..total.div_ceil(CHUNK)).map(move |i| {
+        let len = CHUNK.min(total - i * CHUNK);
+        Ok::<_, std::io::Error>(
+            (0..len)
+                .map(|j| pattern(i * CHUNK + j))
+                .collect::<Vec<u8>>(),
+        )
+    });
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+}
+
+fn pattern(i: usize) -> u8 {
+    (i.wrapping_mul(31) ^ (i >> 13)) as u8
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_32_mib_body_streams_through_two_middleware_to_the_upstream_and_back() {
+    const TOTAL: usize = 32 * 1024 * 1024;
+    let upstream = Upstream::start().await;
+    let config = middleware() + &proxied("/big/...", "big", &["tag-a", "tag-b"], &upstream.url, "");
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        let response = post(&client, server.url("/big/upload"), big_body(TOTAL)).await;
+        assert_eq!(response.status(), 200, "{protocol}");
+        assert_eq!(
+            all(&response, "x-middleware"),
+            ["add-header(b)", "add-header(a)"]
+        );
+        let mut body = response.bytes_stream();
+        let mut received = 0usize;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.unwrap();
+            for (k, &b) in chunk.iter().enumerate() {
+                assert_eq!(
+                    b,
+                    pattern(received + k),
+                    "{protocol}: byte {} differs",
+                    received + k
+                );
+            }
+            received += chunk.len();
+        }
+        assert_eq!(received, TOTAL, "{protocol}");
+        let seen = upstream.last();
+        let custom: Vec<_> = seen.headers.get_all("x-custom-header").iter().collect();
+        assert_eq!(custom, ["a", "b"]);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_middleware_that_traps_gives_500_and_the_upstream_is_not_called() {
+    let upstream = Upstream::start().await;
+    let config = middleware() + &proxied("/trap/...", "trapping", &["trap"], &upstream.url, "");
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        let response = get(&client, server.url("/trap/?mode=trap")).await;
+        assert_eq!(response.status(), 500, "{protocol}");
+        let id = request_id(&response);
+        wait_for_log(&[&id, "route=trapping", "guest trapped"]).await;
+    }
+    assert_eq!(upstream.calls(), 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_handler_that_fails_behind_a_middleware_hands_it_a_500() {
+    let config = middleware() + &chained("/behind/...", "behind", &["add-header"], "misbehave", "");
+    let server = TestServer::start(&config).await;
+    let response = get(&http1(), server.url("/behind/?mode=trap")).await;
+    // The middleware got the 500 as a response and passed it on, marked.
+    assert_eq!(response.status(), 500);
+    assert_eq!(all(&response, "x-middleware"), ["add-header(FooBar)"]);
+    let id = request_id(&response);
+    wait_for_log(&[&id, "route=behind", "guest trapped"]).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_that_is_down_gives_502_and_one_that_stalls_gives_504() {
+    // A port nobody listens on: bind, note the port, close.
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    // A server that accepts and never answers.
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stalled_url = format!("http://{}", stalled.local_addr().unwrap());
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = stalled.accept().await.unwrap();
+            keep.lock().unwrap().push(stream);
+        }
+    });
+    let config = middleware()
+        + &proxied("/down/...", "down", &["add-header"], &down, "")
+        + &proxied(
+            "/stalled/...",
+            "stalled",
+            &[],
+            &stalled_url,
+            "outbound_first_byte_timeout_ms = 300",
+        );
+    let server = TestServer::start(&config).await;
+
+    let response = get(&http1(), server.url("/down/")).await;
+    assert_eq!(response.status(), 502);
+    let id = request_id(&response);
+    let line = wait_for_log(&[&id, "route=down", "upstream request failed"]).await;
+    assert!(line.contains(&down), "{line}");
+
+    let response = get(&http1(), server.url("/stalled/")).await;
+    assert_eq!(response.status(), 504);
+    let id = request_id(&response);
+    let line = wait_for_log(&[&id, "route=stalled", "upstream request failed"]).await;
+    assert!(line.contains(&stalled_url), "{line}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn only_next_bypasses_the_outbound_allow_list() {
+    let elsewhere = TestServer::start(&route("/hello", "hello")).await;
+    // `fetch` as a middleware: it fetches whatever ?url= says.
+    let config = middleware()
+        + &chained("/mw-fetch/...", "mw-fetch", &["fetch"], "hello", "")
+        + &route("/fetch", "fetch");
+    let server = TestServer::start(&config).await;
+    let client = http1();
+
+    let through = get(
+        &client,
+        server.url("/mw-fetch/?url=http://next/mw-fetch/inner"),
+    )
+    .await;
+    assert_eq!(through.status(), 200);
+    assert!(through
+        .text()
+        .await
+        .unwrap()
+        .contains("GET /mw-fetch/inner"));
+
+    let target = elsewhere.url("/hello");
+    let denied = get(&client, server.url(&format!("/mw-fetch/?url={target}"))).await;
+    assert_eq!(denied.status(), 502);
+    let id = request_id(&denied);
+    assert!(denied
+        .text()
+        .await
+        .unwrap()
+        .starts_with("HTTP-request-denied"));
+    wait_for_log(&[&id, "route=mw-fetch", "outbound request denied"]).await;
+
+    // A handler that is not a middleware has no `next`.
+    let alone = get(&client, server.url("/fetch?url=http://next/hello")).await;
+    assert!(alone
+        .text()
+        .await
+        .unwrap()
+        .starts_with("HTTP-request-denied"));
+    server.stop().await;
+    elsewhere.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuilt_middleware_is_swapped_in_like_a_handler() {
+    let files = tempfile::tempdir().unwrap();
+    let wasm = files.path().join("guard.wasm");
+    std::fs::copy(component("add-header"), &wasm).unwrap();
+    let config = format!(
+        "[[middleware]]\nname = \"guard\"\ncomponent = \"{}\"\n",
+        wasm.display()
+    ) + &chained(
+        "/guarded/...",
+        "guarded",
+        &["guard"],
+        "hello",
+        "env = { AUTH_TOKEN = \"t\" }",
+    );
+    let server = TestServer::start_watching(&config).await;
+    let client = http1();
+    let response = get(&client, server.url("/guarded/")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(all(&response, "x-middleware"), ["add-header(FooBar)"]);
+    assert_eq!(all(&response, "x-switchyard-generation"), ["1"]);
+
+    // "Rebuild" the middleware: the guard becomes auth.
+    write_over(&wasm, &component("auth"));
+    let started = Instant::now();
+    loop {
+        let response = get(&client, server.url("/guarded/")).await;
+        if response.status() == 401 {
+            assert_eq!(all(&response, "x-switchyard-generation"), ["2"]);
+            break;
+        }
+        assert_eq!(
+            response.status(),
+            200,
+            "only the old or the new version answers"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the new middleware was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_for_log(&["route 'guarded' reloaded", "generation 1 → 2"]).await;
+
+    // A broken rebuild keeps the last good middleware.
+    std::fs::write(&wasm, b"not a component").unwrap();
+    wait_for_log(&["route=guarded", "guard.wasm", "still serving generation 2"]).await;
+    let response = client
+        .get(server.url("/guarded/"))
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    server.stop().await;
+}
+
+fn write_over(path: &Path, from: &Path) {
+    let tmp = path.with_extension("wasm.tmp");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[tokio::test]
+async fn the_default_config_shows_both_demo_chains() {
+    let server = Process::spawn(&repo_root().join("switchyard.toml"), &["--no-watch"]);
+    let client = http1();
+    let response = get(&client, server.url("/mw/echo/anything")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(all(&response, "x-echo-x-custom-header"), ["FooBar"]);
+
+    let refused = get(&client, server.url("/private/")).await;
+    assert_eq!(refused.status(), 401);
+    let allowed = client
+        .get(server.url("/private/"))
+        .bearer_auth("demo-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed.text().await.unwrap().contains("GET /private/"));
+}
+
+#[tokio::test]
+async fn a_javascript_middleware_answers_preflights_and_passes_the_rest_on() {
+    let config = format!(
+        "[[middleware]]\nname = \"cors\"\ncomponent = \"{}\"\n",
+        component("cors").display()
+    ) + &chained("/cors/...", "cors-echo", &["cors"], "echo", "");
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        // A preflight is answered by the middleware itself: echo never runs.
+        let preflight = client
+            .request(reqwest::Method::OPTIONS, server.url("/cors/items"))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "x-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204, "{protocol}");
+        assert_eq!(
+            all(&preflight, "access-control-allow-origin"),
+            ["*"],
+            "{protocol}"
+        );
+        assert_eq!(
+            all(&preflight, "access-control-allow-headers"),
+            ["x-token"],
+            "{protocol}"
+        );
+        assert!(
+            all(&preflight, "x-echo-origin").is_empty(),
+            "{protocol}: echo ran"
+        );
+
+        let response = client
+            .post(server.url("/cors/items?page=2"))
+            .header("origin", "https://app.example")
+            .body("posted through JavaScript")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{protocol}");
+        assert_eq!(
+            all(&response, "access-control-allow-origin"),
+            ["*"],
+            "{protocol}"
+        );
+        assert_eq!(all(&response, "x-middleware"), ["cors"], "{protocol}");
+        assert_eq!(
+            all(&response, "x-echo-origin"),
+            ["https://app.example"],
+            "{protocol}"
+        );
+        assert_eq!(
+            response.text().await.unwrap(),
+            "posted through JavaScript",
+            "{protocol}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_edits_add_and_remove_middleware_and_a_bad_chain_changes_nothing() {
+    let plain = route("/edited/...", "hello");
+    let server = TestServer::start_watching(&plain).await;
+    let client = http1();
+    let marked = |response: &reqwest::Response| !all(response, "x-middleware").is_empty();
+    let wait_until = |want: bool| {
+        let (client, url) = (client.clone(), server.url("/edited/"));
+        async move {
+            let started = Instant::now();
+            loop {
+                let response = get(&client, &url).await;
+                assert_eq!(response.status(), 200);
+                if marked(&response) == want {
+                    return;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the edit was never served"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_until(false).await;
+
+    let with_chain = middleware() + &chained("/edited/...", "hello", &["add-header"], "hello", "");
+    std::fs::write(&server.config_file, &with_chain).unwrap();
+    wait_until(true).await;
+
+    // An undeclared middleware: the whole edit is refused, the chain stays.
+    let broken = chained("/edited/...", "hello", &["nope"], "hello", "");
+    std::fs::write(&server.config_file, &broken).unwrap();
+    wait_for_log(&["reload failed", "'nope' is not declared"]).await;
+    wait_until(true).await;
+
+    std::fs::write(&server.config_file, &plain).unwrap();
+    wait_until(false).await;
+    server.stop().await;
+}
