@@ -53,7 +53,7 @@ pub(crate) mod serve;
 pub(crate) mod telemetry;
 
 // What the binary, the benchmarks and the integration tests use.
-pub use config::{Config, ConfigError, Pattern};
+pub use config::{CacheSettings, Config, ConfigError, Pattern};
 pub use invoke::LoadError;
 pub use ops::{admin, check};
 pub use routing::{Registry, Router};

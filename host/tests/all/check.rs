@@ -5,11 +5,12 @@
 
 use crate::common::*;
 use std::path::Path;
-use std::process::Command;
 
-/// Run `switchyard check ARGS...`: exit code and stdout.
+/// Run `switchyard check ARGS...`: exit code and stdout. `check` compiles
+/// with the server's engine, so it gets a compile cache folder of its own.
 fn check(files: &[&Path]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+    let cache_home = tempfile::tempdir().unwrap();
+    let output = switchyard(cache_home.path())
         .arg("check")
         .args(files)
         .output()

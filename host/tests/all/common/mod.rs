@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use switchyard::{Config, Host, ServerOptions};
+use switchyard::{CacheSettings, Config, Host, ServerOptions};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -51,11 +51,30 @@ pub fn route(path: &str, handler: &str) -> String {
     )
 }
 
-/// One wasmtime host for the whole test binary: each component compiles once.
+/// One wasmtime host for the whole test binary: each component compiles
+/// once, in memory. Its on-disk compile cache is off, so in-process servers
+/// neither read nor change the user's `~/.cache/switchyard` (the cache's own
+/// tests run the binary with cache folders of their own).
 pub fn host() -> Arc<Host> {
     static HOST: OnceLock<Arc<Host>> = OnceLock::new();
-    HOST.get_or_init(|| Arc::new(Host::new().expect("creating the host")))
-        .clone()
+    HOST.get_or_init(|| {
+        let no_disk_cache = CacheSettings {
+            enabled: false,
+            ..CacheSettings::default()
+        };
+        Arc::new(Host::with_cache(&no_disk_cache).expect("creating the host"))
+    })
+    .clone()
+}
+
+/// A `Command` for the real `switchyard` binary whose default compile cache
+/// (`$XDG_CACHE_HOME/switchyard/compiled`) is inside `cache_home`, a folder of
+/// the caller's, never the user's `~/.cache`. A `--cache-dir` or `[cache] dir`
+/// still wins over it.
+pub fn switchyard(cache_home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    command.env("XDG_CACHE_HOME", cache_home);
+    command
 }
 
 /// Every log line the in-process servers wrote, for assertions.
@@ -269,6 +288,9 @@ pub struct Process {
     pub admin: Option<std::net::SocketAddr>,
     /// stderr lines, collected in the background.
     pub stderr: Arc<Mutex<Vec<String>>>,
+    /// The process's own default compile cache (see [`switchyard`]), unless
+    /// the test set `XDG_CACHE_HOME` itself.
+    _cache_home: Option<tempfile::TempDir>,
 }
 
 impl Process {
@@ -292,6 +314,8 @@ impl Process {
 
     fn start(wrapper: &[&str], config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Process {
         let binary = env!("CARGO_BIN_EXE_switchyard");
+        let cache_home = (!env.iter().any(|(name, _)| *name == "XDG_CACHE_HOME"))
+            .then(|| tempfile::tempdir().unwrap());
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut command = Command::new(program);
@@ -306,6 +330,9 @@ impl Process {
             .args(["--listen", "127.0.0.1:0"]);
         if !extra.contains(&"--admin-listen") {
             command.args(["--admin-listen", "none"]);
+        }
+        if let Some(home) = &cache_home {
+            command.env("XDG_CACHE_HOME", home.path());
         }
         let mut child = command
             .args(extra)
@@ -342,6 +369,7 @@ impl Process {
             addr,
             admin,
             stderr,
+            _cache_home: cache_home,
         }
     }
 
@@ -392,7 +420,8 @@ fn collect_lines(stderr: ChildStderr) -> Arc<Mutex<Vec<String>>> {
 
 /// Run the binary to completion (for start-up failures): exit code, stderr.
 pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+    let cache_home = tempfile::tempdir().unwrap();
+    let output = switchyard(cache_home.path())
         .args(args)
         .env("SWITCHYARD_ADMIN_LISTEN", "none")
         .stdin(Stdio::null())
