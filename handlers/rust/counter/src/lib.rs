@@ -4,9 +4,12 @@
 //! counts up until the host replaces the instance. That makes instance reuse
 //! (and its end: a trap, a deadline, the reuse bound) visible to a test.
 //!
-//! `?trap` panics (a wasm trap) after counting, before answering. Every
-//! request also prints `counter: count=N` to stdout, so a test can check that
-//! the host tags the line with the request that printed it.
+//! After counting, before answering: `?trap` panics (a wasm trap), `?loop`
+//! spins forever (stopped by the host's epoch deadline) and `?sleep` blocks
+//! in a host call forever (stopped by the host dropping the instance), so a
+//! test can see each of them end the instance. Every request also prints
+//! `counter: count=N` to stdout, so a test can check that the host tags the
+//! line with the request that printed it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,8 +26,19 @@ impl sdk::Guest for Counter {
         let count = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
         println!("counter: count={count}");
         let target = request.path_with_query().unwrap_or_default();
-        if sdk::query(&target).iter().any(|(key, _)| key == "trap") {
+        let query = sdk::query(&target);
+        let asked = |what: &str| query.iter().any(|(key, _)| key == what);
+        if asked("trap") {
             panic!("counter: trap requested at count={count}");
+        }
+        if asked("loop") {
+            let mut spins = 0u64;
+            loop {
+                spins = std::hint::black_box(spins.wrapping_add(1));
+            }
+        }
+        if asked("sleep") {
+            std::thread::sleep(std::time::Duration::from_secs(24 * 3600));
         }
         if let Err(e) = sdk::respond_text(out, 200, &format!("count={count}\n")) {
             eprintln!("counter: {e}");
