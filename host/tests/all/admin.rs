@@ -234,17 +234,24 @@ async fn put_garbage_is_422_with_the_reason_and_changes_nothing() {
     let (server, file, _folder) = server(Some(TOKEN), "").await;
     let original = std::fs::read(&file).unwrap();
     for (garbage, reason) in [
-        (b"this is not a component".to_vec(), "hello"),
-        (original[..original.len() / 2].to_vec(), "hello"),
         (
+            b"this is not a component".to_vec(),
+            "not a WebAssembly file",
+        ),
+        (
+            original[..original.len() / 2].to_vec(),
+            "not a valid component",
+        ),
+        (
+            // A component header alone: an empty, valid component.
             std::fs::read(component("hello")).unwrap()[..8].to_vec(),
-            "hello",
+            "does not export wasi:http/incoming-handler",
         ),
     ] {
         let body = expect_text(put_hello(&server, garbage).await, 422, "").await;
         assert!(
-            body.contains(&format!("route '{reason}'")) && body.contains("cannot load"),
-            "{body}"
+            body.contains("route 'hello'") && body.contains("cannot load") && body.contains(reason),
+            "expected the reason {reason:?}: {body}"
         );
     }
     assert_hello_unchanged(&server, &file).await;
