@@ -184,10 +184,11 @@ async fn a_full_route_answers_503_promptly_with_retry_after() {
     let refused = get(&client, server.url("/stream?bytes=10")).await;
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "1");
+    // After waiting its queue_timeout_ms (200), not at once, nor forever.
+    let waited = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
+        waited >= Duration::from_millis(180) && waited < Duration::from_secs(1),
+        "503 after {waited:?}, expected about 200 ms"
     );
     // Other routes are unaffected.
     assert_eq!(get(&client, server.url("/hello")).await.status(), 200);
@@ -195,6 +196,88 @@ async fn a_full_route_answers_503_promptly_with_retry_after() {
     // The slot is free again.
     let again = get(&client, server.url("/stream?bytes=10")).await;
     assert_eq!(again.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_request_is_served_when_the_slot_frees() {
+    let config = format!(
+        "[server]\nqueue_timeout_ms = 5000\n{}max_concurrency = 1\n",
+        route("/stream", "stream"),
+    );
+    let server = TestServer::start(&config).await;
+    let client = http1();
+    let busy = get(
+        &client,
+        server.url("/stream?bytes=3000&chunk=1000&delay_ms=300"),
+    )
+    .await;
+    let started = Instant::now();
+    let reading = tokio::spawn(async move { busy.bytes().await.unwrap().len() });
+    let queued = get(&client, server.url("/stream?bytes=10")).await;
+    let waited = started.elapsed();
+    assert_eq!(queued.status(), 200, "the queued request was refused");
+    assert_eq!(reading.await.unwrap(), 3000);
+    // It waited for the busy stream (about 600 ms more), not the 5 s limit.
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(4),
+        "served after {waited:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_wide_limit_answers_503_on_every_route() {
+    let config = format!(
+        "[server]\nmax_concurrent_requests = 1\nqueue_timeout_ms = 200\n{}{}",
+        route("/stream", "stream"),
+        route("/hello", "hello")
+    );
+    let server = TestServer::start(&config).await;
+    let client = http1();
+    let busy = get(
+        &client,
+        server.url("/stream?bytes=2000&chunk=1000&delay_ms=600"),
+    )
+    .await;
+    // Another route, with slots of its own to spare: the server's one slot
+    // is taken.
+    let refused = get(&client, server.url("/hello")).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let id = request_id(&refused);
+    wait_for_log(&[&id, "route=hello", "max_concurrent_requests"]).await;
+    assert_eq!(busy.bytes().await.unwrap().len(), 2000);
+    assert_eq!(get(&client, server.url("/hello")).await.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn more_headers_than_max_header_count_get_431() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = format!(
+        "[server]\nmax_header_count = 10\n{}",
+        route("/hello", "hello")
+    );
+    let server = TestServer::start(&config).await;
+    let send = |count: usize| async move {
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let mut request = String::from("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+        for i in 0..count {
+            request.push_str(&format!("X-Extra-{i}: {i}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer));
+        read.await.expect("the server answers").unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    // 2 + 8 = 10 headers: served; 2 + 20: refused.
+    assert!(send(8).await.starts_with("HTTP/1.1 200"));
+    let refused = send(20).await;
+    assert!(refused.starts_with("HTTP/1.1 431"), "{refused}");
+    assert_eq!(get(&http1(), server.url("/hello")).await.status(), 200);
     server.stop().await;
 }
 
