@@ -89,13 +89,20 @@ async fn a_chain_runs_in_front_of_a_rust_handler() {
             ["1"],
             "{protocol}"
         );
+        // The handler behind the middleware sees the client's scheme,
+        // authority, path and query.
+        assert_eq!(
+            all(&response, "x-echo-url"),
+            [format!("http://{}/mw/echo/deep?x=1", server.addr)],
+            "{protocol}"
+        );
         assert_eq!(
             response.text().await.unwrap(),
             "through the chain",
             "{protocol}"
         );
 
-        // The handler sees the client's path, query and authority.
+        // The handler sees the client's path and query.
         let response = client
             .get(server.url("/private/area?q=1"))
             .bearer_auth("demo-token")
@@ -333,6 +340,89 @@ async fn a_handler_that_fails_behind_a_middleware_hands_it_a_500() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_element_behind_a_middleware_keeps_the_deadline_and_the_request_id() {
+    let config = middleware()
+        + &chained(
+            "/slow/...",
+            "slow-behind",
+            &["add-header"],
+            "misbehave",
+            "timeout_ms = 500",
+        )
+        + &chained("/count/...", "count-behind", &["add-header"], "counter", "");
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        // The route's deadline bounds the whole chain: the handler behind
+        // the middleware is stopped at it, and the client gets 504 then.
+        let started = Instant::now();
+        let response = get(&client, server.url("/slow/?mode=loop")).await;
+        assert_eq!(response.status(), 504, "{protocol}");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(450) && took < Duration::from_secs(3),
+            "{protocol}: 504 after {took:?}, expected the 500 ms deadline"
+        );
+        let id = request_id(&response);
+        wait_for_log(&[&id, "route=slow-behind", "deadline"]).await;
+
+        // The handler's own output carries the client's request id.
+        let response = get(&client, server.url("/count/")).await;
+        assert_eq!(response.status(), 200, "{protocol}");
+        let id = request_id(&response);
+        wait_for_log(&[&id, "route=count-behind", "stdout: counter: count=1"]).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_stream_both_ways_through_a_chain() {
+    use futures::SinkExt;
+    let config = middleware() + &chained("/duplex/...", "duplex", &["tag-a", "tag-b"], "echo", "");
+    let server = TestServer::start(&config).await;
+    for (protocol, client) in clients() {
+        // The request body stays open until the client has read the echo of
+        // its first part: a chain that buffered either body would never
+        // answer, and the timeouts below would fail the test.
+        let (mut sender, chunks) =
+            futures::channel::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+        sender.send(Ok(b"first part;".to_vec())).await.unwrap();
+        let request = client
+            .post(server.url("/duplex/"))
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send();
+        let response = tokio::time::timeout(Duration::from_secs(10), request)
+            .await
+            .unwrap_or_else(|_| panic!("{protocol}: no response head while the body is open"))
+            .unwrap();
+        assert_eq!(response.status(), 200, "{protocol}");
+        assert_eq!(
+            all(&response, "x-middleware"),
+            ["add-header(b)", "add-header(a)"]
+        );
+        let mut body = response.bytes_stream();
+        let mut echoed = Vec::new();
+        while echoed.len() < b"first part;".len() {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("{protocol}: the first part was not echoed while the body is open")
+                })
+                .expect("the body ended early")
+                .unwrap();
+            echoed.extend_from_slice(&chunk);
+        }
+        assert_eq!(echoed, b"first part;", "{protocol}");
+        sender.send(Ok(b"second part".to_vec())).await.unwrap();
+        drop(sender);
+        while let Some(chunk) = body.next().await {
+            echoed.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(echoed, b"first part;second part", "{protocol}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn an_upstream_that_is_down_gives_502_and_one_that_stalls_gives_504() {
     // A port nobody listens on: bind, note the port, close.
@@ -368,11 +458,23 @@ async fn an_upstream_that_is_down_gives_502_and_one_that_stalls_gives_504() {
     let line = wait_for_log(&[&id, "route=down", "upstream request failed"]).await;
     assert!(line.contains(&down), "{line}");
 
+    // outbound_first_byte_timeout_ms (300 ms), well before the route's
+    // 30 s deadline.
+    let started = Instant::now();
     let response = get(&http1(), server.url("/stalled/")).await;
     assert_eq!(response.status(), 504);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the 504 took {:?}: outbound_first_byte_timeout_ms was not applied",
+        started.elapsed()
+    );
     let id = request_id(&response);
     let line = wait_for_log(&[&id, "route=stalled", "upstream request failed"]).await;
     assert!(line.contains(&stalled_url), "{line}");
+    assert!(
+        line.contains("within outbound_first_byte_timeout of 300ms"),
+        "{line}"
+    );
     server.stop().await;
 }
 
@@ -464,9 +566,13 @@ async fn a_rebuilt_middleware_is_swapped_in_like_a_handler() {
     }
     wait_for_log(&["route 'guarded' reloaded", "generation 1 → 2"]).await;
 
-    // A broken rebuild keeps the last good middleware.
+    // A broken rebuild keeps the last good middleware: auth still guards
+    // the route (no token: 401), and lets the token through.
     std::fs::write(&wasm, b"not a component").unwrap();
     wait_for_log(&["route=guarded", "guard.wasm", "still serving generation 2"]).await;
+    let refused = get(&client, server.url("/guarded/")).await;
+    assert_eq!(refused.status(), 401, "the broken write dropped auth");
+    assert_eq!(all(&refused, "x-switchyard-generation"), ["2"]);
     let response = client
         .get(server.url("/guarded/"))
         .bearer_auth("t")
