@@ -153,7 +153,11 @@ async fn broken_writes_keep_the_last_good_version_serving() {
     let file = wasm.display().to_string();
 
     let wrong_world = wat::parse_str("(component)").unwrap();
-    let broken: [(&str, &[u8], &str); 3] = [
+    let unsatisfiable = wat::parse_str(
+        r#"(component (import "switchyard:nowhere/missing@0.1.0" (instance (export "f" (func)))))"#,
+    )
+    .unwrap();
+    let broken: [(&str, &[u8], &str); 4] = [
         (
             "garbage",
             b"this is not wasm at all",
@@ -168,6 +172,11 @@ async fn broken_writes_keep_the_last_good_version_serving() {
             "wrong world",
             &wrong_world,
             "does not export wasi:http/incoming-handler",
+        ),
+        (
+            "unsatisfiable import",
+            &unsatisfiable,
+            "cannot satisfy the component's imports",
         ),
     ];
     for (what, bytes, reason) in broken {
@@ -197,7 +206,18 @@ async fn broken_writes_keep_the_last_good_version_serving() {
         status == 200 && generation == "2" && body.starts_with(V2)
     })
     .await;
-    wait_for_log(&["route=fragile", "generation 1 → 2"]).await;
+    // The swap's line names the new bytes and how long it took.
+    let line = wait_for_log(&["route=fragile", "generation 1 → 2"]).await;
+    let v2_sha256 = switchyard::digest_hex(&switchyard::digest(
+        &std::fs::read(component("hello-v2")).unwrap(),
+    ));
+    for field in [
+        format!("sha256={v2_sha256}"),
+        "compile_ms=".into(),
+        "reload_ms=".into(),
+    ] {
+        assert!(line.contains(&field), "{field} missing: {line}");
+    }
     server.stop().await;
 }
 
@@ -234,16 +254,20 @@ async fn config_edits_add_remove_and_retarget_routes_live() {
     let file = config.display().to_string();
     edit("[[route]\nthis is not toml".into());
     wait_for_log(&["reload failed", &file, "invalid config file"]).await;
+    // Its valid part would re-point /a at hello and add /b: neither happens.
     edit(format!(
-        "{}{}",
-        route("/a", "echo").replace("[[route]]\n", "[[route]]\nname = \"hello\"\n"),
+        "{}{}{}",
+        route("/a", "hello"),
+        route("/b", "env"),
         "[[route]]\npath = \"/c\"\ncomponent = \"/nonexistent/c.wasm\"\n"
     ));
     wait_for_log(&["reload failed", "route 'c' (/c)", "/nonexistent/c.wasm"]).await;
     let (status, generation, body) = get_generation(&http1(), &server.url("/a")).await;
     assert_eq!((status, generation.as_str(), body.as_str()), (200, "2", ""));
-    let (status, _, _) = get_generation(&http1(), &server.url("/c")).await;
-    assert_eq!(status, 404);
+    for path in ["/b", "/c"] {
+        let (status, _, _) = get_generation(&http1(), &server.url(path)).await;
+        assert_eq!(status, 404, "{path} from a config that failed to load");
+    }
     server.stop().await;
 }
 
@@ -256,15 +280,53 @@ async fn no_watch_ignores_writes_and_sighup_reloads() {
     std::fs::write(&config, route_to("/hup", "hup", &wasm)).unwrap();
     let server = Process::spawn(&config, &["--no-watch"]);
     let url = server.url("/hup");
+    // A witness watching the same files: once it serves the new version,
+    // a server that watched would have too.
+    let witness = Process::spawn(&config, &[]);
 
     write_like_a_tool(&wasm, &std::fs::read(component("hello-v2")).unwrap(), true);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    served_within(
+        Duration::from_secs(2),
+        &witness.url("/hup"),
+        |status, generation, _| status == 200 && generation == "2",
+    )
+    .await;
     let (_, generation, body) = get_generation(&http1(), &url).await;
     assert!(
         body.starts_with(V1) && generation == "1",
         "--no-watch must not reload: {body}"
     );
 
+    server.signal("HUP");
+    served_within(Duration::from_secs(2), &url, |status, generation, body| {
+        status == 200 && generation == "2" && body.starts_with(V2)
+    })
+    .await;
+    let stderr = server.stderr.lock().unwrap().join("\n");
+    assert!(stderr.contains("SIGHUP: reloading"), "{stderr}");
+    assert!(stderr.contains("generation 1 → 2"), "{stderr}");
+}
+
+#[tokio::test]
+async fn sighup_reloads_a_watching_server_too() {
+    // The route's file is a symlink into a folder the watcher does not
+    // watch (it watches the folders of the config and of the routed paths
+    // as written), so rewriting the link's target is a change only SIGHUP
+    // can bring in.
+    let files = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("real.wasm");
+    std::fs::copy(component("hello"), &target).unwrap();
+    let wasm = files.path().join("hup.wasm");
+    std::os::unix::fs::symlink(&target, &wasm).unwrap();
+    let config = files.path().join("switchyard.toml");
+    std::fs::write(&config, route_to("/hup", "hup", &wasm)).unwrap();
+    let server = Process::spawn(&config, &[]);
+    let url = server.url("/hup");
+
+    std::fs::write(&target, std::fs::read(component("hello-v2")).unwrap()).unwrap();
+    let (_, generation, body) = get_generation(&http1(), &url).await;
+    assert!(body.starts_with(V1) && generation == "1", "{body}");
     server.signal("HUP");
     served_within(Duration::from_secs(2), &url, |status, generation, body| {
         status == 200 && generation == "2" && body.starts_with(V2)
