@@ -67,23 +67,3 @@ pub fn default_dir() -> Option<PathBuf> {
     let base = absolute("XDG_CACHE_HOME").or_else(|| absolute("HOME").map(|h| h.join(".cache")))?;
     Some(base.join("switchyard").join("compiled"))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_cache_dirs_follow_the_config_file_and_max_mb_is_bounded() {
-        let raw = |text: &str| toml::from_str::<RawCache>(text).unwrap();
-        let s = raw("dir = \"cache\"\nmax_mb = 5")
-            .resolve(Path::new("/etc/sy"))
-            .unwrap();
-        assert_eq!(s.dir.as_deref(), Some(Path::new("/etc/sy/cache")));
-        assert_eq!(s.max_bytes, 5 << 20);
-        assert!(s.enabled);
-        let e = raw("max_mb = 0").resolve(Path::new("/")).unwrap_err();
-        assert!(e.contains("`max_mb` = 0 is out of range"), "{e}");
-        let e = raw("dir = \"\"").resolve(Path::new("/")).unwrap_err();
-        assert!(e.contains("`dir` is empty"), "{e}");
-    }
-}

@@ -325,6 +325,42 @@ fn max_concurrent_requests_is_capped_at_the_instance_pool() {
 }
 
 #[test]
+fn instance_reuse_cannot_be_combined_with_an_upstream() {
+    let e = error(
+        "[[route]]\npath = \"/a\"\nname = \"a\"\nupstream = \"http://127.0.0.1:9000\"\ninstance_reuse = 8\n",
+    );
+    assert!(
+        e.contains("route #1 (/a)") && e.contains("instance_reuse") && e.contains("no middleware"),
+        "{e}"
+    );
+}
+
+#[test]
+fn max_upload_mb_is_bounded_from_1_to_1024() {
+    assert_eq!(parse("").unwrap().admin.max_upload_bytes, 64 << 20);
+    for (mb, ok) in [(1, true), (1024, true), (0, false), (1025, false)] {
+        let text = format!("[admin]\nmax_upload_mb = {mb}\n");
+        match parse(&text) {
+            Ok(c) => {
+                assert!(ok, "{mb} was accepted");
+                assert_eq!(c.admin.max_upload_bytes, mb << 20);
+            }
+            Err(e) => {
+                assert!(!ok, "{mb} was refused: {e}");
+                let e = e.to_string();
+                assert!(
+                    e.contains("[admin]")
+                        && e.contains(&format!(
+                            "`max_upload_mb` = {mb} is out of range (1 to 1024)"
+                        )),
+                    "{e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn the_cache_table_is_optional_and_resolved_against_the_file() {
     let c = parse("").unwrap();
     assert_eq!(c.cache, CacheSettings::default());
@@ -332,6 +368,9 @@ fn the_cache_table_is_optional_and_resolved_against_the_file() {
     assert_eq!(c.cache.dir.as_deref(), Some(Path::new("/etc/sy/compiled")));
     assert_eq!(c.cache.max_bytes, 64 << 20);
     assert!(!c.cache.enabled);
+    let c = parse("[cache]\nmax_mb = 5\n").unwrap();
+    assert!(c.cache.enabled, "a [cache] table without `enabled` caches");
+    assert_eq!(c.cache.dir, None);
 }
 
 #[test]
