@@ -376,6 +376,37 @@ async fn the_element_behind_a_middleware_keeps_the_deadline_and_the_request_id()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_holds_one_route_slot_for_the_whole_chain() {
+    let config = format!(
+        "[server]\nqueue_timeout_ms = 200\n{}",
+        middleware()
+            + &chained(
+                "/slot/...",
+                "slot",
+                &["tag-a", "tag-b"],
+                "stream",
+                "max_concurrency = 1"
+            )
+    );
+    let server = TestServer::start(&config).await;
+    let client = http1();
+    // Streaming through both middleware: the one slot is held until the
+    // stream ends, not only while the first element answers.
+    let busy = get(
+        &client,
+        server.url("/slot/?bytes=2000&chunk=1000&delay_ms=600"),
+    )
+    .await;
+    assert_eq!(busy.status(), 200);
+    let refused = get(&client, server.url("/slot/?bytes=10")).await;
+    assert_eq!(refused.status(), 503, "a second request got the slot");
+    assert_eq!(busy.bytes().await.unwrap().len(), 2000);
+    let again = get(&client, server.url("/slot/?bytes=10")).await;
+    assert_eq!(again.status(), 200, "the slot was not given back");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_stream_both_ways_through_a_chain() {
     use futures::SinkExt;
     let config = middleware() + &chained("/duplex/...", "duplex", &["tag-a", "tag-b"], "echo", "");

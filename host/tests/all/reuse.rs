@@ -104,6 +104,22 @@ async fn a_trap_discards_the_instance_and_the_next_request_gets_a_fresh_one() {
 }
 
 #[tokio::test]
+async fn an_idle_instance_is_dropped_after_a_second() {
+    let config = reuse_route("/reused", "counter", 1000, "");
+    let server = TestServer::start(&config).await;
+    let client = http1();
+    assert_eq!(counts(&server, &client, "/reused", 2).await, [1, 2]);
+    // The feature is a time: idle longer than IDLE_TIMEOUT (1 s).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        counts(&server, &client, "/reused", 1).await,
+        [1],
+        "an instance idle for 1.5 s served again"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_instance_serves_at_most_instance_reuse_requests() {
     let config = reuse_route("/reused", "counter", 3, "");
     let server = TestServer::start(&config).await;
