@@ -6,13 +6,142 @@
 //! `--no-cache` / `enabled = false` still serves, writing nothing.
 
 use crate::common::*;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use switchyard::digest_hex;
 
 const HELLO: &str = "Hello from Switchyard!";
 const COMPILED: &str = "compiled took_ms=";
 const LOADED: &str = "loaded from the compile cache took_ms=";
+/// How long a start that compiles a Python or JavaScript component may
+/// take (seconds each, much longer with two at once on a loaded machine).
+pub(crate) const SLOW_START: Duration = Duration::from_secs(300);
+
+/// The real binary, started but not waited for, unlike [`Process::spawn`]
+/// (which returns once it listens): for tests that need two servers
+/// loading at once, or that look at a server while it is still loading.
+/// Its stdout and stderr are collected as they come; it is killed on drop.
+pub(crate) struct Started {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    _cache_home: tempfile::TempDir,
+}
+
+impl Started {
+    /// Start `switchyard serve --config FILE --listen 127.0.0.1:0 ARGS`
+    /// (and `--admin-listen none` unless `args` has one), with a default
+    /// compile cache of its own, and return at once.
+    pub(crate) fn spawn(config: &Path, args: &[&str]) -> Started {
+        let cache_home = tempfile::tempdir().unwrap();
+        let mut command = switchyard(cache_home.path());
+        command
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"]);
+        if !args.contains(&"--admin-listen") {
+            command.args(["--admin-listen", "none"]);
+        }
+        let mut child = command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting switchyard");
+        Started {
+            stdout: collect(child.stdout.take().unwrap()),
+            stderr: collect(child.stderr.take().unwrap()),
+            child,
+            _cache_home: cache_home,
+        }
+    }
+
+    /// The rest of the first stdout line that starts with `prefix`, if the
+    /// server has printed it yet.
+    pub(crate) fn printed(&self, prefix: &str) -> Option<String> {
+        let lines = self.stdout.lock().unwrap();
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(str::to_string)
+    }
+
+    /// Wait up to `limit` for [`printed`](Self::printed); fails at once if
+    /// the server exits first.
+    pub(crate) fn wait_printed(&mut self, prefix: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(rest) = self.printed(prefix) {
+                return rest;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "switchyard exited ({status}) before printing {prefix:?}; stderr: {:#?}",
+                    self.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {prefix:?} within {limit:?}; stderr: {:#?}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait up to `limit` for `listening on http://ADDR`: the routes are loaded.
+    pub(crate) fn listening(&mut self, limit: Duration) -> SocketAddr {
+        self.wait_printed("listening on http://", limit)
+            .parse()
+            .unwrap()
+    }
+
+    pub(crate) fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The lines of `stream`, collected in the background as they come.
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+/// A running binary whose stderr a test reads: a [`Process`] or a [`Started`].
+trait Stderr {
+    fn stderr_now(&self) -> Vec<String>;
+}
+
+impl Stderr for Process {
+    fn stderr_now(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Stderr for Started {
+    fn stderr_now(&self) -> Vec<String> {
+        self.stderr()
+    }
+}
 
 /// A folder holding `switchyard.toml` (routes + `extra`) and a cache dir.
 struct Site {
@@ -88,10 +217,10 @@ fn entries(cache: &Path) -> Vec<PathBuf> {
 }
 
 /// Wait up to 10 s for a stderr line containing every one of `needles`.
-fn stderr_line(process: &Process, needles: &[&str]) -> String {
+fn stderr_line(process: &impl Stderr, needles: &[&str]) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let lines = process.stderr.lock().unwrap().clone();
+        let lines = process.stderr_now();
         if let Some(line) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
             return line.clone();
         }
@@ -104,13 +233,9 @@ fn stderr_line(process: &Process, needles: &[&str]) -> String {
 }
 
 /// The stderr lines so far that contain `needle`.
-fn stderr_lines_with(process: &Process, needle: &str) -> Vec<String> {
-    let lines = process.stderr.lock().unwrap();
-    lines
-        .iter()
-        .filter(|l| l.contains(needle))
-        .cloned()
-        .collect()
+fn stderr_lines_with(process: &impl Stderr, needle: &str) -> Vec<String> {
+    let lines = process.stderr_now();
+    lines.into_iter().filter(|l| l.contains(needle)).collect()
 }
 
 async fn body(process: &Process, path: &str) -> String {
@@ -223,14 +348,54 @@ async fn another_components_code_under_this_key_is_not_run() {
 #[tokio::test]
 async fn two_servers_writing_the_same_entry_at_once_leave_a_good_one() {
     let site = Site::new();
-    let (a, b) = (site.start("", &[]), site.start("", &[]));
-    for server in [&a, &b] {
-        assert!(body(server, "/hello").await.contains(HELLO));
+    // Only the Python component, which compiles for seconds: two servers
+    // started together are both still compiling it when either one writes.
+    let config = site.dir.path().join("items.toml");
+    std::fs::write(&config, route("/py/items", "items")).unwrap();
+    let cache = site.cache();
+    let args = ["--no-watch", "--cache-dir", cache.to_str().unwrap()];
+    // Both started before either is waited for.
+    let mut servers = [
+        Started::spawn(&config, &args),
+        Started::spawn(&config, &args),
+    ];
+    for server in &mut servers {
+        let addr = server.listening(SLOW_START);
+        let summed = http1()
+            .post(format!("http://{addr}/py/items"))
+            .body(r#"{"items": [1, 2]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(summed.status(), 200);
     }
-    drop((a, b));
-    assert_eq!(entries(&site.cache()), vec![site.entry("hello")]);
-    let server = site.start("", &[]);
-    stderr_line(&server, &[LOADED, "route=hello"]);
+    for server in &servers {
+        // Compiled, not loaded: neither found the other's entry, so both
+        // compiled at once and both wrote the entry. A writer that failed
+        // (its temporary file taken or removed by the other) would warn.
+        stderr_line(server, &[COMPILED, "route=items"]);
+        assert!(stderr_lines_with(server, LOADED).is_empty());
+        let warnings = stderr_lines_with(server, "WARN");
+        assert!(warnings.is_empty(), "{warnings:#?}");
+    }
+    drop(servers);
+
+    // The one entry and nothing else: no temporary file left behind.
+    let items = site.entry("items");
+    let mut files: Vec<_> = std::fs::read_dir(engine_folder(&cache))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files, vec![items.clone()]);
+    // And it is good: a third server loads it instead of compiling.
+    let server = Process::spawn(&config, &args);
+    let line = stderr_line(&server, &[LOADED, "route=items"]);
+    assert!(line.contains(items.to_str().unwrap()), "{line}");
+    assert!(stderr_lines_with(&server, COMPILED).is_empty());
+    assert!(stderr_lines_with(&server, "WARN").is_empty());
+    let summed = post_text(&http1(), server.url("/py/items"), r#"{"items": [1, 2]}"#).await;
+    assert_eq!(summed.0, 200, "{summed:?}");
 }
 
 #[tokio::test]
