@@ -447,6 +447,71 @@ async fn the_size_bound_evicts_the_oldest_entries_and_nothing_else() {
     );
 }
 
+/// Set `path`'s modification time to `age` ago.
+fn age(path: &Path, age: Duration) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() - age).unwrap();
+}
+
+fn modified(path: &Path) -> SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+#[tokio::test]
+async fn a_cache_hit_marks_its_entry_used_so_eviction_spares_it() {
+    let site = Site::new();
+    // The sizes of hello's and echo's entries, for a bound that holds
+    // those two and nothing more.
+    warm(&site, &route("/echo/...", "echo")).await;
+    let (hello, echo) = (site.entry("hello"), site.entry("echo"));
+    let both = std::fs::metadata(&hello).unwrap().len() + std::fs::metadata(&echo).unwrap().len();
+    std::fs::remove_file(&echo).unwrap();
+
+    // A 1 MiB entry (of another engine) unused for an hour, and hello's
+    // entry older still: by write time alone, hello's would go first.
+    const MIB: u64 = 1 << 20;
+    let other_engine = site.cache().join("00000000000000bb");
+    std::fs::create_dir_all(&other_engine).unwrap();
+    let unused = other_engine.join(format!("{}.cwasm", "c".repeat(64)));
+    std::fs::write(&unused, vec![0u8; MIB as usize]).unwrap();
+    age(&unused, Duration::from_secs(3600));
+    age(&hello, Duration::from_secs(7200));
+
+    // A start that loads hello's entry: a hit, which marks it used now.
+    let server = site.start("", &[]);
+    stderr_line(&server, &[LOADED, "route=hello"]);
+    drop(server);
+    let since_hit = SystemTime::now()
+        .duration_since(modified(&hello))
+        .unwrap_or_default();
+    assert!(
+        since_hit < Duration::from_secs(600),
+        "a hit must refresh its entry's time; it is {since_hit:?} old"
+    );
+
+    // A new entry (echo's) takes the cache over a bound that holds hello's
+    // and echo's but not the unused one too: the least recently used goes.
+    let max_mb = both.div_ceil(MIB);
+    let config = site.config(
+        &route("/echo/...", "echo"),
+        &format!("[cache]\ndir = \"cache\"\nmax_mb = {max_mb}\n"),
+    );
+    let server = Process::spawn(&config, &["--no-watch"]);
+    stderr_line(&server, &[COMPILED, "route=echo"]);
+    let evicted = stderr_line(&server, &["evicted the least recently used entries"]);
+    assert!(
+        hello.exists(),
+        "hello's entry, used more recently than the other one, was evicted"
+    );
+    assert!(
+        !unused.exists(),
+        "the least recently used entry was not evicted: {evicted}"
+    );
+    assert!(echo.exists());
+    assert!(evicted.contains("evicted=1"), "{evicted}");
+    assert!(body(&server, "/hello").await.contains(HELLO));
+}
+
 #[tokio::test]
 async fn an_unwritable_cache_dir_serves_with_one_warning() {
     let site = Site::new();
