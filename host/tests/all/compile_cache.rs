@@ -611,10 +611,25 @@ async fn no_cache_neither_reads_nor_writes() {
 }
 
 #[tokio::test]
-async fn enabled_false_in_the_config_writes_nothing() {
+async fn enabled_false_in_the_config_neither_reads_nor_writes() {
     let site = Site::new();
-    let config = site.config("", "[cache]\nenabled = false\ndir = \"cache\"\n");
-    let server = Process::spawn(&config, &["--no-watch"]);
+    let disabled = "[cache]\nenabled = false\ndir = \"cache\"\n";
+    // A good entry in the dir is not read (nor touched).
+    warm(&site, "").await;
+    let entry = site.entry("hello");
+    age(&entry, Duration::from_secs(3600));
+    let aged = modified(&entry);
+    let server = Process::spawn(&site.config("", disabled), &["--no-watch"]);
+    stderr_line(&server, &["compile cache disabled"]);
+    stderr_line(&server, &[COMPILED, "route=hello"]);
+    assert!(stderr_lines_with(&server, LOADED).is_empty());
+    assert!(body(&server, "/hello").await.contains(HELLO));
+    drop(server);
+    assert_eq!(modified(&entry), aged, "the entry was touched");
+
+    // And nothing is written to an empty one.
+    std::fs::remove_dir_all(site.cache()).unwrap();
+    let server = Process::spawn(&site.config("", disabled), &["--no-watch"]);
     stderr_line(&server, &["compile cache disabled"]);
     stderr_line(&server, &[COMPILED, "route=hello"]);
     assert!(body(&server, "/hello").await.contains(HELLO));
