@@ -180,9 +180,14 @@ impl Site {
 
     /// The entry for a built handler, under the one engine folder.
     fn entry(&self, handler: &str) -> PathBuf {
-        let digest = switchyard::digest(&std::fs::read(component(handler)).unwrap());
-        engine_folder(&self.cache()).join(format!("{}.cwasm", digest_hex(&digest)))
+        engine_folder(&self.cache()).join(entry_name(handler))
     }
+}
+
+/// The file name of a built handler's entry: `<sha256>.cwasm`.
+fn entry_name(handler: &str) -> String {
+    let digest = switchyard::digest(&std::fs::read(component(handler)).unwrap());
+    format!("{}.cwasm", digest_hex(&digest))
 }
 
 /// The single engine folder a cache dir holds.
@@ -635,4 +640,44 @@ async fn enabled_false_in_the_config_neither_reads_nor_writes() {
     assert!(body(&server, "/hello").await.contains(HELLO));
     drop(server);
     assert_eq!(entries(&site.cache()), Vec::<PathBuf>::new());
+}
+
+#[tokio::test]
+async fn the_cache_dir_flag_and_variable_override_the_config_dir() {
+    for way in ["--cache-dir", "SWITCHYARD_CACHE_DIR"] {
+        let site = Site::new();
+        let chosen = site.dir.path().join("chosen");
+        let (from_config, xdg) = (
+            site.dir.path().join("from-config"),
+            site.dir.path().join("xdg"),
+        );
+        let config = site.config("", "[cache]\ndir = \"from-config\"\n");
+        let chosen_text = chosen.to_str().unwrap();
+        let xdg_home = ("XDG_CACHE_HOME", xdg.to_str().unwrap());
+        let server = if way == "--cache-dir" {
+            Process::spawn_env(&config, &["--no-watch", way, chosen_text], &[xdg_home])
+        } else {
+            Process::spawn_env(&config, &["--no-watch"], &[xdg_home, (way, chosen_text)])
+        };
+        stderr_line(&server, &[COMPILED, "route=hello"]);
+        assert!(body(&server, "/hello").await.contains(HELLO));
+        drop(server);
+        let name = std::ffi::OsString::from(entry_name("hello"));
+        let written: Vec<_> = entries(&chosen)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect();
+        assert_eq!(written, vec![name], "{way}: the entry goes under its dir");
+        assert_eq!(
+            entries(&from_config),
+            Vec::<PathBuf>::new(),
+            "{way}: not the config's dir"
+        );
+        let default = xdg.join("switchyard/compiled");
+        assert_eq!(
+            entries(&default),
+            Vec::<PathBuf>::new(),
+            "{way}: not the default dir"
+        );
+    }
 }
