@@ -681,3 +681,45 @@ async fn the_cache_dir_flag_and_variable_override_the_config_dir() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_reload_to_bytes_compiled_before_loads_them_from_the_cache() {
+    let site = Site::new();
+    // An earlier start compiled hello-v2 (and hello) into the cache.
+    warm(&site, &route("/v2", "hello-v2")).await;
+    // A watching server runs its own copy of hello...
+    let file = site.dir.path().join("swapped.wasm");
+    std::fs::copy(component("hello"), &file).unwrap();
+    let config = site.dir.path().join("watching.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[route]]\npath = \"/hello\"\nname = \"swapped\"\ncomponent = \"{}\"\n",
+            file.display()
+        ),
+    )
+    .unwrap();
+    let cache = site.cache();
+    let server = Process::spawn(&config, &["--cache-dir", cache.to_str().unwrap()]);
+    stderr_line(&server, &[LOADED, "route=swapped"]);
+    assert!(body(&server, "/hello").await.contains(HELLO));
+
+    // ...which is then rebuilt as hello-v2 (written aside, renamed over).
+    let aside = site.dir.path().join("swapped.wasm.tmp");
+    std::fs::copy(component("hello-v2"), &aside).unwrap();
+    std::fs::rename(&aside, &file).unwrap();
+    stderr_line(&server, &["route 'swapped' reloaded: generation 1 → 2"]);
+    let v2_entry = site.entry("hello-v2");
+    stderr_line(
+        &server,
+        &[LOADED, "route=swapped", v2_entry.to_str().unwrap()],
+    );
+    let compiled = stderr_lines_with(&server, COMPILED);
+    assert!(compiled.is_empty(), "the reload compiled: {compiled:#?}");
+    let (_, generation, text) = get_generation(&http1(), server.url("/hello")).await;
+    assert_eq!(generation, "2");
+    assert!(
+        text.starts_with("Hello again from Switchyard (v2)!"),
+        "{text}"
+    );
+}
