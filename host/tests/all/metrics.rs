@@ -90,6 +90,7 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
     assert_eq!(echoed.bytes().await.unwrap().len(), 100);
     let too_big = post(&client, server.url("/m/echo"), vec![b'x'; 2000]).await;
     assert_eq!(too_big.status(), 413);
+    let refusal_bytes = too_big.bytes().await.unwrap().len();
     for (mode, status) in [("trap", 500), ("loop", 504), ("oom", 500)] {
         let response = get(&client, server.url(&format!("/m/misbehave?mode={mode}"))).await;
         assert_eq!(response.status(), status, "mode={mode}");
@@ -166,11 +167,14 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
         ),
         hello_bytes as f64
     );
-    let bytes_out = delta(
-        "switchyard_response_body_bytes_total",
-        &[("route", "m-echo")],
+    // The echoed 100 bytes and the host's 413 text, exactly.
+    assert_eq!(
+        delta(
+            "switchyard_response_body_bytes_total",
+            &[("route", "m-echo")]
+        ),
+        (100 + refusal_bytes) as f64
     );
-    assert!(bytes_out >= 100.0, "{bytes_out}");
     assert_eq!(
         delta(
             "switchyard_request_body_bytes_total",
