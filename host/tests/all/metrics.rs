@@ -28,8 +28,28 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(server: &TestServer) -> String {
-    let response = get(&http1(), server.admin_url("/metrics")).await;
+/// A server with an admin listener to scrape: in-process, or the real
+/// binary (whose metrics are its own, so its counts are exact: in this
+/// test process, other tests move the unlabelled series too).
+trait Scraped {
+    fn metrics_url(&self) -> String;
+}
+
+impl Scraped for TestServer {
+    fn metrics_url(&self) -> String {
+        self.admin_url("/metrics")
+    }
+}
+
+impl Scraped for Process {
+    fn metrics_url(&self) -> String {
+        let admin = self.admin.expect("started with --admin-listen");
+        format!("http://{admin}/metrics")
+    }
+}
+
+async fn scrape(server: &impl Scraped) -> String {
+    let response = get(&http1(), server.metrics_url()).await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -40,7 +60,7 @@ async fn scrape(server: &TestServer) -> String {
 
 /// Scrape until `check` holds (the access record is written when the server
 /// finishes the body, which may be just after the client has it all).
-async fn scrape_until(server: &TestServer, what: &str, check: impl Fn(&str) -> bool) -> String {
+async fn scrape_until(server: &impl Scraped, what: &str, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let text = scrape(server).await;
@@ -257,37 +277,94 @@ async fn in_flight_gauge_follows_a_streaming_response_and_a_full_route_is_a_limi
     server.stop().await;
 }
 
+const TOKEN: &str = "metrics-admin-token-0123456789";
+
+/// Wait up to 10 s for a stderr line of `process` containing all `needles`.
+fn stderr_line(process: &Process, needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines = process.stderr.lock().unwrap().clone();
+        if let Some(line) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+            return line.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no stderr line contains all of {needles:?}; stderr: {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Replace `file` with `bytes` as build tools do: written aside, renamed over.
+fn replace(file: &std::path::Path, bytes: &[u8]) {
+    let aside = file.with_extension("wasm.tmp");
+    std::fs::write(&aside, bytes).unwrap();
+    std::fs::rename(&aside, file).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloads_and_reload_failures_are_counted() {
-    let server = TestServer::start_with_admin("", None).await;
-    let file = server.path("m-reload.wasm");
+    // The real binary, watching, with the admin API on: exact counts.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m-reload.wasm");
     std::fs::copy(component("hello"), &file).unwrap();
-    let before = scrape(&server).await;
+    let config = dir.path().join("switchyard.toml");
     std::fs::write(
-        &server.config_file,
+        &config,
         format!(
-            "[[route]]\npath = \"/m/reload\"\ncomponent = \"{}\"\n",
+            "[[route]]\npath = \"/m/reload\"\nname = \"m-reload\"\ncomponent = \"{}\"\n",
             file.display()
         ),
     )
     .unwrap();
+    let server = Process::spawn_env(
+        &config,
+        &["--admin-listen", "127.0.0.1:0"],
+        &[("SWITCHYARD_ADMIN_TOKEN", TOKEN)],
+    );
     let reloads = |text: &str| sample(text, "switchyard_reloads_total", &[]);
     let failures = |text: &str| sample(text, "switchyard_reload_failures_total", &[]);
-    let added = scrape_until(&server, "a reload counted", |text| {
-        reloads(text) > reloads(&before)
-    })
-    .await;
-    let ok = get(&http1(), server.url("/m/reload")).await;
-    assert_eq!(ok.status(), 200);
+    let start = scrape(&server).await;
+    assert_eq!((reloads(&start), failures(&start)), (0.0, 0.0), "{start}");
 
-    std::fs::write(&file, b"not a component").unwrap();
-    wait_for_log(&["route=m-reload", "reload failed"]).await;
-    let failed = scrape_until(&server, "a reload failure counted", |text| {
-        failures(text) > failures(&added)
-    })
-    .await;
-    assert!(failures(&failed) > failures(&before));
-    server.stop().await;
+    // A rebuilt component, hot-reloaded: one swap.
+    replace(&file, &std::fs::read(component("hello-v2")).unwrap());
+    stderr_line(&server, &["route 'm-reload' reloaded: generation 1 → 2"]);
+    let reloaded = scrape_until(&server, "the hot reload counted", |t| reloads(t) == 1.0).await;
+    assert_eq!(failures(&reloaded), 0.0, "{reloaded}");
+
+    // A swap through the admin API: counted too, before its answer.
+    let put = http1()
+        .put(format!(
+            "http://{}/admin/routes/m-reload/component",
+            server.admin.unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .body(std::fs::read(component("hello")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let put: serde_json::Value = put.json().await.unwrap();
+    assert_eq!(put["generation"], 3, "{put}");
+    let swapped = scrape(&server).await;
+    assert_eq!(
+        (reloads(&swapped), failures(&swapped)),
+        (2.0, 0.0),
+        "{swapped}"
+    );
+
+    // A broken write keeps generation 3: only the failures grow.
+    replace(&file, b"not a component");
+    stderr_line(&server, &["route=m-reload", "reload failed"]);
+    let failed = scrape_until(&server, "a reload failure counted", |t| failures(t) >= 1.0).await;
+    assert_eq!(
+        reloads(&failed),
+        2.0,
+        "a failed reload is no swap: {failed}"
+    );
+    let (status, generation, body) = get_generation(&http1(), server.url("/m/reload")).await;
+    assert_eq!((status, generation.as_str()), (200, "3"), "{body}");
 }
 
 #[tokio::test]
@@ -362,6 +439,37 @@ async fn access_line_has_size_and_adopts_a_valid_request_id() {
         assert!(!id.is_empty() && id.len() <= 128, "{id}");
         wait_for_log(&["switchyard::access", &format!("request_id={id}")]).await;
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_line_generation_follows_a_reload() {
+    let server = TestServer::start_watching("").await;
+    let file = server.path("m-gen.wasm");
+    std::fs::copy(component("hello"), &file).unwrap();
+    std::fs::write(
+        &server.config_file,
+        format!(
+            "[[route]]\npath = \"/m/gen\"\nname = \"m-gen\"\ncomponent = \"{}\"\n",
+            file.display()
+        ),
+    )
+    .unwrap();
+    wait_for_log(&["route=m-gen", "route added"]).await;
+    let client = http1();
+    let first = get_as(&client, server.url("/m/gen"), "generation-one").await;
+    assert_eq!(first.status(), 200);
+    first.bytes().await.unwrap();
+    let line = wait_for_log(&["switchyard::access", "request_id=generation-one "]).await;
+    assert!(line.contains("route=m-gen generation=1 "), "{line}");
+
+    replace(&file, &std::fs::read(component("hello-v2")).unwrap());
+    wait_for_log(&["route 'm-gen' reloaded: generation 1 → 2"]).await;
+    let second = get_as(&client, server.url("/m/gen"), "generation-two").await;
+    assert_eq!(generation(&second), "2");
+    second.bytes().await.unwrap();
+    let line = wait_for_log(&["switchyard::access", "request_id=generation-two "]).await;
+    assert!(line.contains("route=m-gen generation=2 "), "{line}");
     server.stop().await;
 }
 
