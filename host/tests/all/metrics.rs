@@ -411,6 +411,60 @@ async fn readyz_is_503_until_the_routes_are_loaded() {
     task.abort();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_binary_is_not_ready_while_it_compiles_its_routes() {
+    use crate::compile_cache::{Started, SLOW_START};
+    // The Python component compiles for seconds, with an empty cache.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(&config, named("/py/items", "items", "m-items")).unwrap();
+    let cache = dir.path().join("cache");
+    let mut server = Started::spawn(
+        &config,
+        &[
+            "--no-watch",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+    );
+    let admin = server.wait_printed("admin listening on http://", Duration::from_secs(60));
+    let client = http1();
+    // Poll until the main listener is announced: the routes are loaded.
+    let deadline = Instant::now() + SLOW_START;
+    let (mut statuses, mut healthy_while_loading) = (Vec::new(), false);
+    while server.printed("listening on http://").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "routes not loaded in {SLOW_START:?}"
+        );
+        let (status, text) = get_text(&client, format!("http://{admin}/readyz")).await;
+        if status == 503 {
+            assert_eq!(text, "not ready: loading routes\n");
+            if !healthy_while_loading {
+                let health = get(&client, format!("http://{admin}/healthz")).await;
+                assert_eq!(health.status(), 200, "/healthz while loading");
+                healthy_while_loading = true;
+            }
+        }
+        statuses.push(status);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        statuses.first() == Some(&503),
+        "/readyz must be 503 while the route compiles: {statuses:?}"
+    );
+    // 503 until ready, then 200 for good (ready comes just before the line).
+    let turned = statuses
+        .iter()
+        .position(|&s| s != 503)
+        .unwrap_or(statuses.len());
+    assert!(statuses[turned..].iter().all(|&s| s == 200), "{statuses:?}");
+    let ready = get_text(&client, format!("http://{admin}/readyz")).await;
+    assert_eq!(ready, (200, "ready: 1 routes loaded\n".to_string()));
+}
+
 #[tokio::test]
 async fn access_line_has_size_and_adopts_a_valid_request_id() {
     let server = TestServer::start(&named("/m/access", "hello", "m-access")).await;
