@@ -466,6 +466,44 @@ async fn the_real_binary_is_not_ready_while_it_compiles_its_routes() {
 }
 
 #[tokio::test]
+async fn unrouted_requests_are_counted_under_route_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(&config, named("/m/routed", "hello", "m-routed")).unwrap();
+    let server = Process::spawn(&config, &["--no-watch", "--admin-listen", "127.0.0.1:0"]);
+    let client = http1();
+    for i in 0..3 {
+        let response = get_as(&client, server.url("/m/nowhere"), &format!("unrouted-{i}")).await;
+        assert_eq!(response.status(), 404);
+        response.bytes().await.unwrap();
+    }
+    let routed = get(&client, server.url("/m/routed")).await;
+    assert_eq!(routed.status(), 200);
+    routed.bytes().await.unwrap();
+    let requests =
+        |text: &str, labels: &[(&str, &str)]| sample(text, "switchyard_requests_total", labels);
+    let text = scrape_until(&server, "all 4 requests counted", |t| {
+        requests(t, &[]) == 4.0
+    })
+    .await;
+    assert_eq!(
+        requests(&text, &[("route", "-"), ("status", "4xx")]),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(requests(&text, &[("route", "-")]), 3.0, "{text}");
+    assert_eq!(
+        requests(&text, &[("route", "m-routed"), ("status", "2xx")]),
+        1.0,
+        "{text}"
+    );
+    let line = stderr_line(&server, &["switchyard::access", "request_id=unrouted-0 "]);
+    for field in ["route=-", "status=404", "path=/m/nowhere"] {
+        assert!(line.contains(field), "no {field} in {line}");
+    }
+}
+
+#[tokio::test]
 async fn access_line_has_size_and_adopts_a_valid_request_id() {
     let server = TestServer::start(&named("/m/access", "hello", "m-access")).await;
     let client = http1();
