@@ -503,6 +503,56 @@ async fn unrouted_requests_are_counted_under_route_dash() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_line_outcome_is_complete_cut_short_or_client_gone() {
+    let config = format!(
+        "{}{}{}",
+        named("/m/outcome/hello", "hello", "m-outcome-hello"),
+        named("/m/outcome/misbehave", "misbehave", "m-outcome-misbehave"),
+        named("/m/outcome/stream", "stream", "m-outcome-stream"),
+    );
+    let server = TestServer::start(&config).await;
+    // The access line of the request with `id`, once written.
+    let access = |id: String| async move {
+        wait_for_log(&["switchyard::access", &format!("request_id={id} ")]).await
+    };
+    for (protocol, client) in clients() {
+        let tag = if protocol == "HTTP/1.1" { "h1" } else { "h2" };
+
+        let id = format!("outcome-{tag}-whole");
+        let response = get_as(&client, server.url("/m/outcome/hello"), &id).await;
+        assert_eq!(response.status(), 200);
+        let size = response.bytes().await.unwrap().len();
+        let line = access(id).await;
+        for field in ["outcome=complete", &format!("bytes={size}")] {
+            assert!(line.contains(field), "{protocol}: no {field} in {line}");
+        }
+
+        // The guest sends 200 and three `partial\n` chunks, then traps.
+        let id = format!("outcome-{tag}-trapped");
+        let url = server.url("/m/outcome/misbehave?mode=late-trap");
+        let response = get_as(&client, url, &id).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.bytes().await.is_err(), "{protocol}: not cut");
+        let line = access(id).await;
+        for field in ["outcome=cut short", "status=200", "bytes=24"] {
+            assert!(line.contains(field), "{protocol}: no {field} in {line}");
+        }
+
+        // 100 one-byte chunks, 100 ms apart: the client leaves after one.
+        let id = format!("outcome-{tag}-left");
+        let url = server.url("/m/outcome/stream?bytes=100&chunk=1&delay_ms=100");
+        let response = get_as(&client, url, &id).await;
+        assert_eq!(response.status(), 200);
+        let mut body = response.bytes_stream();
+        body.next().await.unwrap().unwrap();
+        drop(body);
+        let line = access(id).await;
+        assert!(line.contains("outcome=client gone"), "{protocol}: {line}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn access_line_has_size_and_adopts_a_valid_request_id() {
     let server = TestServer::start(&named("/m/access", "hello", "m-access")).await;
