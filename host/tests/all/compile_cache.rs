@@ -1,9 +1,13 @@
-//! The compile cache, through the real binary: a restart deserializes
-//! instead of compiling; a corrupted, truncated or foreign entry is logged
-//! with the route and files, recompiled and never run; the size bound
-//! evicts the oldest entries (and only the cache's own files); a read-only
-//! directory is loaded from and never written; an unusable directory or
-//! `--no-cache` / `enabled = false` still serves, writing nothing.
+//! The compile cache, through the real binary: a restart, or a reload of
+//! bytes compiled before, deserializes instead of compiling; a corrupted,
+//! truncated or foreign entry is logged with the route and files,
+//! recompiled and never run; two servers compiling one component at once
+//! leave one good entry; the size bound evicts the least recently used
+//! entries (a hit counts as a use), and only the cache's own files; a
+//! read-only directory is loaded from and never written; an unusable
+//! directory or `--no-cache` / `enabled = false` still serves, reading and
+//! writing nothing; `--cache-dir` and `SWITCHYARD_CACHE_DIR` win over
+//! `[cache] dir`.
 
 use crate::common::*;
 use std::io::{BufRead, BufReader, Read};

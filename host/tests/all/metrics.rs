@@ -1,11 +1,14 @@
 //! Observability: `/metrics` moves with traffic (status classes, latency and
-//! instantiation histograms, bytes, in-flight, reloads, limit hits),
-//! `/healthz` and `/readyz`, the access log in human and JSON form, and
-//! request ids taken from the client when valid.
+//! instantiation histograms, bytes, in-flight, reloads, limit hits, the
+//! `route="-"` of unrouted requests), `/healthz` and `/readyz` (503 while
+//! the real binary compiles its routes), the access log in human and JSON
+//! form with its generation and outcome, and request ids taken from the
+//! client when valid.
 //!
 //! The metrics recorder is one per process and test binaries run tests in
-//! parallel, so every test here uses route names of its own and compares
-//! before/after values of its own series.
+//! parallel, so every in-process test here uses route names of its own and
+//! compares before/after values of its own series; exact counts of series
+//! any test may move (reloads, `route="-"`) come from the real binary.
 
 use crate::common::*;
 use futures::StreamExt;
