@@ -195,6 +195,21 @@ mod tests {
     }
 
     #[test]
+    fn the_length_bound_is_128_inclusive() {
+        // The bound is what the docs and the integration tests promise:
+        // 128 characters, the 128th still adopted.
+        assert_eq!(super::MAX_REQUEST_ID_LEN, 128);
+        let at_bound = "a".repeat(128);
+        assert!(valid_request_id(at_bound.as_bytes()));
+        // Every allowed character at the bound, not only letters.
+        let mixed = "Az09._:-".repeat(16);
+        assert_eq!(mixed.len(), 128);
+        assert!(valid_request_id(mixed.as_bytes()));
+        let past_bound = "a".repeat(129);
+        assert!(!valid_request_id(past_bound.as_bytes()));
+    }
+
+    #[test]
     fn hostile_or_oversized_ids_are_refused() {
         let long = "a".repeat(super::MAX_REQUEST_ID_LEN + 1);
         for id in [

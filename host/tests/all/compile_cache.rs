@@ -1,18 +1,151 @@
-//! The compile cache, through the real binary: a restart deserializes
-//! instead of compiling; a corrupted, truncated or foreign entry is logged
-//! with the route and files, recompiled and never run; the size bound
-//! evicts the oldest entries (and only the cache's own files); a read-only
-//! directory is loaded from and never written; an unusable directory or
-//! `--no-cache` / `enabled = false` still serves, writing nothing.
+//! The compile cache, through the real binary: a restart, or a reload of
+//! bytes compiled before, deserializes instead of compiling; a corrupted,
+//! truncated or foreign entry is logged with the route and files,
+//! recompiled and never run; two servers compiling one component at once
+//! leave one good entry; the size bound evicts the least recently used
+//! entries (a hit counts as a use), and only the cache's own files; a
+//! read-only directory is loaded from and never written; an unusable
+//! directory or `--no-cache` / `enabled = false` still serves, reading and
+//! writing nothing; `--cache-dir` and `SWITCHYARD_CACHE_DIR` win over
+//! `[cache] dir`.
 
 use crate::common::*;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use switchyard::digest_hex;
 
 const HELLO: &str = "Hello from Switchyard!";
 const COMPILED: &str = "compiled took_ms=";
 const LOADED: &str = "loaded from the compile cache took_ms=";
+/// How long a start that compiles a Python or JavaScript component may
+/// take (seconds each, much longer with two at once on a loaded machine).
+pub(crate) const SLOW_START: Duration = Duration::from_secs(300);
+
+/// The real binary, started but not waited for, unlike [`Process::spawn`]
+/// (which returns once it listens): for tests that need two servers
+/// loading at once, or that look at a server while it is still loading.
+/// Its stdout and stderr are collected as they come; it is killed on drop.
+pub(crate) struct Started {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    _cache_home: tempfile::TempDir,
+}
+
+impl Started {
+    /// Start `switchyard serve --config FILE --listen 127.0.0.1:0 ARGS`
+    /// (and `--admin-listen none` unless `args` has one), with a default
+    /// compile cache of its own, and return at once.
+    pub(crate) fn spawn(config: &Path, args: &[&str]) -> Started {
+        let cache_home = tempfile::tempdir().unwrap();
+        let mut command = switchyard(cache_home.path());
+        command
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"]);
+        if !args.contains(&"--admin-listen") {
+            command.args(["--admin-listen", "none"]);
+        }
+        let mut child = command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting switchyard");
+        Started {
+            stdout: collect(child.stdout.take().unwrap()),
+            stderr: collect(child.stderr.take().unwrap()),
+            child,
+            _cache_home: cache_home,
+        }
+    }
+
+    /// The rest of the first stdout line that starts with `prefix`, if the
+    /// server has printed it yet.
+    pub(crate) fn printed(&self, prefix: &str) -> Option<String> {
+        let lines = self.stdout.lock().unwrap();
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(str::to_string)
+    }
+
+    /// Wait up to `limit` for [`printed`](Self::printed); fails at once if
+    /// the server exits first.
+    pub(crate) fn wait_printed(&mut self, prefix: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(rest) = self.printed(prefix) {
+                return rest;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "switchyard exited ({status}) before printing {prefix:?}; stderr: {:#?}",
+                    self.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {prefix:?} within {limit:?}; stderr: {:#?}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait up to `limit` for `listening on http://ADDR`: the routes are loaded.
+    pub(crate) fn listening(&mut self, limit: Duration) -> SocketAddr {
+        self.wait_printed("listening on http://", limit)
+            .parse()
+            .unwrap()
+    }
+
+    pub(crate) fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The lines of `stream`, collected in the background as they come.
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+/// A running binary whose stderr a test reads: a [`Process`] or a [`Started`].
+trait Stderr {
+    fn stderr_now(&self) -> Vec<String>;
+}
+
+impl Stderr for Process {
+    fn stderr_now(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Stderr for Started {
+    fn stderr_now(&self) -> Vec<String> {
+        self.stderr()
+    }
+}
 
 /// A folder holding `switchyard.toml` (routes + `extra`) and a cache dir.
 struct Site {
@@ -51,9 +184,14 @@ impl Site {
 
     /// The entry for a built handler, under the one engine folder.
     fn entry(&self, handler: &str) -> PathBuf {
-        let digest = switchyard::digest(&std::fs::read(component(handler)).unwrap());
-        engine_folder(&self.cache()).join(format!("{}.cwasm", digest_hex(&digest)))
+        engine_folder(&self.cache()).join(entry_name(handler))
     }
+}
+
+/// The file name of a built handler's entry: `<sha256>.cwasm`.
+fn entry_name(handler: &str) -> String {
+    let digest = switchyard::digest(&std::fs::read(component(handler)).unwrap());
+    format!("{}.cwasm", digest_hex(&digest))
 }
 
 /// The single engine folder a cache dir holds.
@@ -88,10 +226,10 @@ fn entries(cache: &Path) -> Vec<PathBuf> {
 }
 
 /// Wait up to 10 s for a stderr line containing every one of `needles`.
-fn stderr_line(process: &Process, needles: &[&str]) -> String {
+fn stderr_line(process: &impl Stderr, needles: &[&str]) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let lines = process.stderr.lock().unwrap().clone();
+        let lines = process.stderr_now();
         if let Some(line) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
             return line.clone();
         }
@@ -104,13 +242,9 @@ fn stderr_line(process: &Process, needles: &[&str]) -> String {
 }
 
 /// The stderr lines so far that contain `needle`.
-fn stderr_lines_with(process: &Process, needle: &str) -> Vec<String> {
-    let lines = process.stderr.lock().unwrap();
-    lines
-        .iter()
-        .filter(|l| l.contains(needle))
-        .cloned()
-        .collect()
+fn stderr_lines_with(process: &impl Stderr, needle: &str) -> Vec<String> {
+    let lines = process.stderr_now();
+    lines.into_iter().filter(|l| l.contains(needle)).collect()
 }
 
 async fn body(process: &Process, path: &str) -> String {
@@ -223,14 +357,54 @@ async fn another_components_code_under_this_key_is_not_run() {
 #[tokio::test]
 async fn two_servers_writing_the_same_entry_at_once_leave_a_good_one() {
     let site = Site::new();
-    let (a, b) = (site.start("", &[]), site.start("", &[]));
-    for server in [&a, &b] {
-        assert!(body(server, "/hello").await.contains(HELLO));
+    // Only the Python component, which compiles for seconds: two servers
+    // started together are both still compiling it when either one writes.
+    let config = site.dir.path().join("items.toml");
+    std::fs::write(&config, route("/py/items", "items")).unwrap();
+    let cache = site.cache();
+    let args = ["--no-watch", "--cache-dir", cache.to_str().unwrap()];
+    // Both started before either is waited for.
+    let mut servers = [
+        Started::spawn(&config, &args),
+        Started::spawn(&config, &args),
+    ];
+    for server in &mut servers {
+        let addr = server.listening(SLOW_START);
+        let summed = http1()
+            .post(format!("http://{addr}/py/items"))
+            .body(r#"{"items": [1, 2]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(summed.status(), 200);
     }
-    drop((a, b));
-    assert_eq!(entries(&site.cache()), vec![site.entry("hello")]);
-    let server = site.start("", &[]);
-    stderr_line(&server, &[LOADED, "route=hello"]);
+    for server in &servers {
+        // Compiled, not loaded: neither found the other's entry, so both
+        // compiled at once and both wrote the entry. A writer that failed
+        // (its temporary file taken or removed by the other) would warn.
+        stderr_line(server, &[COMPILED, "route=items"]);
+        assert!(stderr_lines_with(server, LOADED).is_empty());
+        let warnings = stderr_lines_with(server, "WARN");
+        assert!(warnings.is_empty(), "{warnings:#?}");
+    }
+    drop(servers);
+
+    // The one entry and nothing else: no temporary file left behind.
+    let items = site.entry("items");
+    let mut files: Vec<_> = std::fs::read_dir(engine_folder(&cache))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files, vec![items.clone()]);
+    // And it is good: a third server loads it instead of compiling.
+    let server = Process::spawn(&config, &args);
+    let line = stderr_line(&server, &[LOADED, "route=items"]);
+    assert!(line.contains(items.to_str().unwrap()), "{line}");
+    assert!(stderr_lines_with(&server, COMPILED).is_empty());
+    assert!(stderr_lines_with(&server, "WARN").is_empty());
+    let summed = post_text(&http1(), server.url("/py/items"), r#"{"items": [1, 2]}"#).await;
+    assert_eq!(summed.0, 200, "{summed:?}");
 }
 
 #[tokio::test]
@@ -280,6 +454,71 @@ async fn the_size_bound_evicts_the_oldest_entries_and_nothing_else() {
         foreign.exists(),
         "a file that is not an entry is never evicted"
     );
+}
+
+/// Set `path`'s modification time to `age` ago.
+fn age(path: &Path, age: Duration) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() - age).unwrap();
+}
+
+fn modified(path: &Path) -> SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+#[tokio::test]
+async fn a_cache_hit_marks_its_entry_used_so_eviction_spares_it() {
+    let site = Site::new();
+    // The sizes of hello's and echo's entries, for a bound that holds
+    // those two and nothing more.
+    warm(&site, &route("/echo/...", "echo")).await;
+    let (hello, echo) = (site.entry("hello"), site.entry("echo"));
+    let both = std::fs::metadata(&hello).unwrap().len() + std::fs::metadata(&echo).unwrap().len();
+    std::fs::remove_file(&echo).unwrap();
+
+    // A 1 MiB entry (of another engine) unused for an hour, and hello's
+    // entry older still: by write time alone, hello's would go first.
+    const MIB: u64 = 1 << 20;
+    let other_engine = site.cache().join("00000000000000bb");
+    std::fs::create_dir_all(&other_engine).unwrap();
+    let unused = other_engine.join(format!("{}.cwasm", "c".repeat(64)));
+    std::fs::write(&unused, vec![0u8; MIB as usize]).unwrap();
+    age(&unused, Duration::from_secs(3600));
+    age(&hello, Duration::from_secs(7200));
+
+    // A start that loads hello's entry: a hit, which marks it used now.
+    let server = site.start("", &[]);
+    stderr_line(&server, &[LOADED, "route=hello"]);
+    drop(server);
+    let since_hit = SystemTime::now()
+        .duration_since(modified(&hello))
+        .unwrap_or_default();
+    assert!(
+        since_hit < Duration::from_secs(600),
+        "a hit must refresh its entry's time; it is {since_hit:?} old"
+    );
+
+    // A new entry (echo's) takes the cache over a bound that holds hello's
+    // and echo's but not the unused one too: the least recently used goes.
+    let max_mb = both.div_ceil(MIB);
+    let config = site.config(
+        &route("/echo/...", "echo"),
+        &format!("[cache]\ndir = \"cache\"\nmax_mb = {max_mb}\n"),
+    );
+    let server = Process::spawn(&config, &["--no-watch"]);
+    stderr_line(&server, &[COMPILED, "route=echo"]);
+    let evicted = stderr_line(&server, &["evicted the least recently used entries"]);
+    assert!(
+        hello.exists(),
+        "hello's entry, used more recently than the other one, was evicted"
+    );
+    assert!(
+        !unused.exists(),
+        "the least recently used entry was not evicted: {evicted}"
+    );
+    assert!(echo.exists());
+    assert!(evicted.contains("evicted=1"), "{evicted}");
+    assert!(body(&server, "/hello").await.contains(HELLO));
 }
 
 #[tokio::test]
@@ -381,13 +620,110 @@ async fn no_cache_neither_reads_nor_writes() {
 }
 
 #[tokio::test]
-async fn enabled_false_in_the_config_writes_nothing() {
+async fn enabled_false_in_the_config_neither_reads_nor_writes() {
     let site = Site::new();
-    let config = site.config("", "[cache]\nenabled = false\ndir = \"cache\"\n");
-    let server = Process::spawn(&config, &["--no-watch"]);
+    let disabled = "[cache]\nenabled = false\ndir = \"cache\"\n";
+    // A good entry in the dir is not read (nor touched).
+    warm(&site, "").await;
+    let entry = site.entry("hello");
+    age(&entry, Duration::from_secs(3600));
+    let aged = modified(&entry);
+    let server = Process::spawn(&site.config("", disabled), &["--no-watch"]);
+    stderr_line(&server, &["compile cache disabled"]);
+    stderr_line(&server, &[COMPILED, "route=hello"]);
+    assert!(stderr_lines_with(&server, LOADED).is_empty());
+    assert!(body(&server, "/hello").await.contains(HELLO));
+    drop(server);
+    assert_eq!(modified(&entry), aged, "the entry was touched");
+
+    // And nothing is written to an empty one.
+    std::fs::remove_dir_all(site.cache()).unwrap();
+    let server = Process::spawn(&site.config("", disabled), &["--no-watch"]);
     stderr_line(&server, &["compile cache disabled"]);
     stderr_line(&server, &[COMPILED, "route=hello"]);
     assert!(body(&server, "/hello").await.contains(HELLO));
     drop(server);
     assert_eq!(entries(&site.cache()), Vec::<PathBuf>::new());
+}
+
+#[tokio::test]
+async fn the_cache_dir_flag_and_variable_override_the_config_dir() {
+    for way in ["--cache-dir", "SWITCHYARD_CACHE_DIR"] {
+        let site = Site::new();
+        let chosen = site.dir.path().join("chosen");
+        let (from_config, xdg) = (
+            site.dir.path().join("from-config"),
+            site.dir.path().join("xdg"),
+        );
+        let config = site.config("", "[cache]\ndir = \"from-config\"\n");
+        let chosen_text = chosen.to_str().unwrap();
+        let xdg_home = ("XDG_CACHE_HOME", xdg.to_str().unwrap());
+        let server = if way == "--cache-dir" {
+            Process::spawn_env(&config, &["--no-watch", way, chosen_text], &[xdg_home])
+        } else {
+            Process::spawn_env(&config, &["--no-watch"], &[xdg_home, (way, chosen_text)])
+        };
+        stderr_line(&server, &[COMPILED, "route=hello"]);
+        assert!(body(&server, "/hello").await.contains(HELLO));
+        drop(server);
+        let name = std::ffi::OsString::from(entry_name("hello"));
+        let written: Vec<_> = entries(&chosen)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect();
+        assert_eq!(written, vec![name], "{way}: the entry goes under its dir");
+        assert_eq!(
+            entries(&from_config),
+            Vec::<PathBuf>::new(),
+            "{way}: not the config's dir"
+        );
+        let default = xdg.join("switchyard/compiled");
+        assert_eq!(
+            entries(&default),
+            Vec::<PathBuf>::new(),
+            "{way}: not the default dir"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reload_to_bytes_compiled_before_loads_them_from_the_cache() {
+    let site = Site::new();
+    // An earlier start compiled hello-v2 (and hello) into the cache.
+    warm(&site, &route("/v2", "hello-v2")).await;
+    // A watching server runs its own copy of hello...
+    let file = site.dir.path().join("swapped.wasm");
+    std::fs::copy(component("hello"), &file).unwrap();
+    let config = site.dir.path().join("watching.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[route]]\npath = \"/hello\"\nname = \"swapped\"\ncomponent = \"{}\"\n",
+            file.display()
+        ),
+    )
+    .unwrap();
+    let cache = site.cache();
+    let server = Process::spawn(&config, &["--cache-dir", cache.to_str().unwrap()]);
+    stderr_line(&server, &[LOADED, "route=swapped"]);
+    assert!(body(&server, "/hello").await.contains(HELLO));
+
+    // ...which is then rebuilt as hello-v2 (written aside, renamed over).
+    let aside = site.dir.path().join("swapped.wasm.tmp");
+    std::fs::copy(component("hello-v2"), &aside).unwrap();
+    std::fs::rename(&aside, &file).unwrap();
+    stderr_line(&server, &["route 'swapped' reloaded: generation 1 → 2"]);
+    let v2_entry = site.entry("hello-v2");
+    stderr_line(
+        &server,
+        &[LOADED, "route=swapped", v2_entry.to_str().unwrap()],
+    );
+    let compiled = stderr_lines_with(&server, COMPILED);
+    assert!(compiled.is_empty(), "the reload compiled: {compiled:#?}");
+    let (_, generation, text) = get_generation(&http1(), server.url("/hello")).await;
+    assert_eq!(generation, "2");
+    assert!(
+        text.starts_with("Hello again from Switchyard (v2)!"),
+        "{text}"
+    );
 }

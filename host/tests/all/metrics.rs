@@ -1,11 +1,14 @@
 //! Observability: `/metrics` moves with traffic (status classes, latency and
-//! instantiation histograms, bytes, in-flight, reloads, limit hits),
-//! `/healthz` and `/readyz`, the access log in human and JSON form, and
-//! request ids taken from the client when valid.
+//! instantiation histograms, bytes, in-flight, reloads, limit hits, the
+//! `route="-"` of unrouted requests), `/healthz` and `/readyz` (503 while
+//! the real binary compiles its routes), the access log in human and JSON
+//! form with its generation and outcome, and request ids taken from the
+//! client when valid.
 //!
 //! The metrics recorder is one per process and test binaries run tests in
-//! parallel, so every test here uses route names of its own and compares
-//! before/after values of its own series.
+//! parallel, so every in-process test here uses route names of its own and
+//! compares before/after values of its own series; exact counts of series
+//! any test may move (reloads, `route="-"`) come from the real binary.
 
 use crate::common::*;
 use futures::StreamExt;
@@ -28,8 +31,28 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(server: &TestServer) -> String {
-    let response = get(&http1(), server.admin_url("/metrics")).await;
+/// A server with an admin listener to scrape: in-process, or the real
+/// binary (whose metrics are its own, so its counts are exact: in this
+/// test process, other tests move the unlabelled series too).
+trait Scraped {
+    fn metrics_url(&self) -> String;
+}
+
+impl Scraped for TestServer {
+    fn metrics_url(&self) -> String {
+        self.admin_url("/metrics")
+    }
+}
+
+impl Scraped for Process {
+    fn metrics_url(&self) -> String {
+        let admin = self.admin.expect("started with --admin-listen");
+        format!("http://{admin}/metrics")
+    }
+}
+
+async fn scrape(server: &impl Scraped) -> String {
+    let response = get(&http1(), server.metrics_url()).await;
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -40,7 +63,7 @@ async fn scrape(server: &TestServer) -> String {
 
 /// Scrape until `check` holds (the access record is written when the server
 /// finishes the body, which may be just after the client has it all).
-async fn scrape_until(server: &TestServer, what: &str, check: impl Fn(&str) -> bool) -> String {
+async fn scrape_until(server: &impl Scraped, what: &str, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let text = scrape(server).await;
@@ -90,6 +113,7 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
     assert_eq!(echoed.bytes().await.unwrap().len(), 100);
     let too_big = post(&client, server.url("/m/echo"), vec![b'x'; 2000]).await;
     assert_eq!(too_big.status(), 413);
+    let refusal_bytes = too_big.bytes().await.unwrap().len();
     for (mode, status) in [("trap", 500), ("loop", 504), ("oom", 500)] {
         let response = get(&client, server.url(&format!("/m/misbehave?mode={mode}"))).await;
         assert_eq!(response.status(), status, "mode={mode}");
@@ -166,11 +190,14 @@ async fn metrics_count_requests_bytes_latency_and_limit_hits() {
         ),
         hello_bytes as f64
     );
-    let bytes_out = delta(
-        "switchyard_response_body_bytes_total",
-        &[("route", "m-echo")],
+    // The echoed 100 bytes and the host's 413 text, exactly.
+    assert_eq!(
+        delta(
+            "switchyard_response_body_bytes_total",
+            &[("route", "m-echo")]
+        ),
+        (100 + refusal_bytes) as f64
     );
-    assert!(bytes_out >= 100.0, "{bytes_out}");
     assert_eq!(
         delta(
             "switchyard_request_body_bytes_total",
@@ -253,37 +280,94 @@ async fn in_flight_gauge_follows_a_streaming_response_and_a_full_route_is_a_limi
     server.stop().await;
 }
 
+const TOKEN: &str = "metrics-admin-token-0123456789";
+
+/// Wait up to 10 s for a stderr line of `process` containing all `needles`.
+fn stderr_line(process: &Process, needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines = process.stderr.lock().unwrap().clone();
+        if let Some(line) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+            return line.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no stderr line contains all of {needles:?}; stderr: {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Replace `file` with `bytes` as build tools do: written aside, renamed over.
+fn replace(file: &std::path::Path, bytes: &[u8]) {
+    let aside = file.with_extension("wasm.tmp");
+    std::fs::write(&aside, bytes).unwrap();
+    std::fs::rename(&aside, file).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reloads_and_reload_failures_are_counted() {
-    let server = TestServer::start_with_admin("", None).await;
-    let file = server.path("m-reload.wasm");
+    // The real binary, watching, with the admin API on: exact counts.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m-reload.wasm");
     std::fs::copy(component("hello"), &file).unwrap();
-    let before = scrape(&server).await;
+    let config = dir.path().join("switchyard.toml");
     std::fs::write(
-        &server.config_file,
+        &config,
         format!(
-            "[[route]]\npath = \"/m/reload\"\ncomponent = \"{}\"\n",
+            "[[route]]\npath = \"/m/reload\"\nname = \"m-reload\"\ncomponent = \"{}\"\n",
             file.display()
         ),
     )
     .unwrap();
+    let server = Process::spawn_env(
+        &config,
+        &["--admin-listen", "127.0.0.1:0"],
+        &[("SWITCHYARD_ADMIN_TOKEN", TOKEN)],
+    );
     let reloads = |text: &str| sample(text, "switchyard_reloads_total", &[]);
     let failures = |text: &str| sample(text, "switchyard_reload_failures_total", &[]);
-    let added = scrape_until(&server, "a reload counted", |text| {
-        reloads(text) > reloads(&before)
-    })
-    .await;
-    let ok = get(&http1(), server.url("/m/reload")).await;
-    assert_eq!(ok.status(), 200);
+    let start = scrape(&server).await;
+    assert_eq!((reloads(&start), failures(&start)), (0.0, 0.0), "{start}");
 
-    std::fs::write(&file, b"not a component").unwrap();
-    wait_for_log(&["route=m-reload", "reload failed"]).await;
-    let failed = scrape_until(&server, "a reload failure counted", |text| {
-        failures(text) > failures(&added)
-    })
-    .await;
-    assert!(failures(&failed) > failures(&before));
-    server.stop().await;
+    // A rebuilt component, hot-reloaded: one swap.
+    replace(&file, &std::fs::read(component("hello-v2")).unwrap());
+    stderr_line(&server, &["route 'm-reload' reloaded: generation 1 → 2"]);
+    let reloaded = scrape_until(&server, "the hot reload counted", |t| reloads(t) == 1.0).await;
+    assert_eq!(failures(&reloaded), 0.0, "{reloaded}");
+
+    // A swap through the admin API: counted too, before its answer.
+    let put = http1()
+        .put(format!(
+            "http://{}/admin/routes/m-reload/component",
+            server.admin.unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .body(std::fs::read(component("hello")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let put: serde_json::Value = put.json().await.unwrap();
+    assert_eq!(put["generation"], 3, "{put}");
+    let swapped = scrape(&server).await;
+    assert_eq!(
+        (reloads(&swapped), failures(&swapped)),
+        (2.0, 0.0),
+        "{swapped}"
+    );
+
+    // A broken write keeps generation 3: only the failures grow.
+    replace(&file, b"not a component");
+    stderr_line(&server, &["route=m-reload", "reload failed"]);
+    let failed = scrape_until(&server, "a reload failure counted", |t| failures(t) >= 1.0).await;
+    assert_eq!(
+        reloads(&failed),
+        2.0,
+        "a failed reload is no swap: {failed}"
+    );
+    let (status, generation, body) = get_generation(&http1(), server.url("/m/reload")).await;
+    assert_eq!((status, generation.as_str()), (200, "3"), "{body}");
 }
 
 #[tokio::test]
@@ -330,6 +414,148 @@ async fn readyz_is_503_until_the_routes_are_loaded() {
     task.abort();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_binary_is_not_ready_while_it_compiles_its_routes() {
+    use crate::compile_cache::{Started, SLOW_START};
+    // The Python component compiles for seconds, with an empty cache.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(&config, named("/py/items", "items", "m-items")).unwrap();
+    let cache = dir.path().join("cache");
+    let mut server = Started::spawn(
+        &config,
+        &[
+            "--no-watch",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+    );
+    let admin = server.wait_printed("admin listening on http://", Duration::from_secs(60));
+    let client = http1();
+    // Poll until the main listener is announced: the routes are loaded.
+    let deadline = Instant::now() + SLOW_START;
+    let (mut statuses, mut healthy_while_loading) = (Vec::new(), false);
+    while server.printed("listening on http://").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "routes not loaded in {SLOW_START:?}"
+        );
+        let (status, text) = get_text(&client, format!("http://{admin}/readyz")).await;
+        if status == 503 {
+            assert_eq!(text, "not ready: loading routes\n");
+            if !healthy_while_loading {
+                let health = get(&client, format!("http://{admin}/healthz")).await;
+                assert_eq!(health.status(), 200, "/healthz while loading");
+                healthy_while_loading = true;
+            }
+        }
+        statuses.push(status);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        statuses.first() == Some(&503),
+        "/readyz must be 503 while the route compiles: {statuses:?}"
+    );
+    // 503 until ready, then 200 for good (ready comes just before the line).
+    let turned = statuses
+        .iter()
+        .position(|&s| s != 503)
+        .unwrap_or(statuses.len());
+    assert!(statuses[turned..].iter().all(|&s| s == 200), "{statuses:?}");
+    let ready = get_text(&client, format!("http://{admin}/readyz")).await;
+    assert_eq!(ready, (200, "ready: 1 routes loaded\n".to_string()));
+}
+
+#[tokio::test]
+async fn unrouted_requests_are_counted_under_route_dash() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(&config, named("/m/routed", "hello", "m-routed")).unwrap();
+    let server = Process::spawn(&config, &["--no-watch", "--admin-listen", "127.0.0.1:0"]);
+    let client = http1();
+    for i in 0..3 {
+        let response = get_as(&client, server.url("/m/nowhere"), &format!("unrouted-{i}")).await;
+        assert_eq!(response.status(), 404);
+        response.bytes().await.unwrap();
+    }
+    let routed = get(&client, server.url("/m/routed")).await;
+    assert_eq!(routed.status(), 200);
+    routed.bytes().await.unwrap();
+    let requests =
+        |text: &str, labels: &[(&str, &str)]| sample(text, "switchyard_requests_total", labels);
+    let text = scrape_until(&server, "all 4 requests counted", |t| {
+        requests(t, &[]) == 4.0
+    })
+    .await;
+    assert_eq!(
+        requests(&text, &[("route", "-"), ("status", "4xx")]),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(requests(&text, &[("route", "-")]), 3.0, "{text}");
+    assert_eq!(
+        requests(&text, &[("route", "m-routed"), ("status", "2xx")]),
+        1.0,
+        "{text}"
+    );
+    let line = stderr_line(&server, &["switchyard::access", "request_id=unrouted-0 "]);
+    for field in ["route=-", "status=404", "path=/m/nowhere"] {
+        assert!(line.contains(field), "no {field} in {line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_line_outcome_is_complete_cut_short_or_client_gone() {
+    let config = format!(
+        "{}{}{}",
+        named("/m/outcome/hello", "hello", "m-outcome-hello"),
+        named("/m/outcome/misbehave", "misbehave", "m-outcome-misbehave"),
+        named("/m/outcome/stream", "stream", "m-outcome-stream"),
+    );
+    let server = TestServer::start(&config).await;
+    // The access line of the request with `id`, once written.
+    let access = |id: String| async move {
+        wait_for_log(&["switchyard::access", &format!("request_id={id} ")]).await
+    };
+    for (protocol, client) in clients() {
+        let tag = if protocol == "HTTP/1.1" { "h1" } else { "h2" };
+
+        let id = format!("outcome-{tag}-whole");
+        let response = get_as(&client, server.url("/m/outcome/hello"), &id).await;
+        assert_eq!(response.status(), 200);
+        let size = response.bytes().await.unwrap().len();
+        let line = access(id).await;
+        for field in ["outcome=complete", &format!("bytes={size}")] {
+            assert!(line.contains(field), "{protocol}: no {field} in {line}");
+        }
+
+        // The guest sends 200 and three `partial\n` chunks, then traps.
+        let id = format!("outcome-{tag}-trapped");
+        let url = server.url("/m/outcome/misbehave?mode=late-trap");
+        let response = get_as(&client, url, &id).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.bytes().await.is_err(), "{protocol}: not cut");
+        let line = access(id).await;
+        for field in ["outcome=cut short", "status=200", "bytes=24"] {
+            assert!(line.contains(field), "{protocol}: no {field} in {line}");
+        }
+
+        // 100 one-byte chunks, 100 ms apart: the client leaves after one.
+        let id = format!("outcome-{tag}-left");
+        let url = server.url("/m/outcome/stream?bytes=100&chunk=1&delay_ms=100");
+        let response = get_as(&client, url, &id).await;
+        assert_eq!(response.status(), 200);
+        let mut body = response.bytes_stream();
+        body.next().await.unwrap().unwrap();
+        drop(body);
+        let line = access(id).await;
+        assert!(line.contains("outcome=client gone"), "{protocol}: {line}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn access_line_has_size_and_adopts_a_valid_request_id() {
     let server = TestServer::start(&named("/m/access", "hello", "m-access")).await;
@@ -358,6 +584,37 @@ async fn access_line_has_size_and_adopts_a_valid_request_id() {
         assert!(!id.is_empty() && id.len() <= 128, "{id}");
         wait_for_log(&["switchyard::access", &format!("request_id={id}")]).await;
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_line_generation_follows_a_reload() {
+    let server = TestServer::start_watching("").await;
+    let file = server.path("m-gen.wasm");
+    std::fs::copy(component("hello"), &file).unwrap();
+    std::fs::write(
+        &server.config_file,
+        format!(
+            "[[route]]\npath = \"/m/gen\"\nname = \"m-gen\"\ncomponent = \"{}\"\n",
+            file.display()
+        ),
+    )
+    .unwrap();
+    wait_for_log(&["route=m-gen", "route added"]).await;
+    let client = http1();
+    let first = get_as(&client, server.url("/m/gen"), "generation-one").await;
+    assert_eq!(first.status(), 200);
+    first.bytes().await.unwrap();
+    let line = wait_for_log(&["switchyard::access", "request_id=generation-one "]).await;
+    assert!(line.contains("route=m-gen generation=1 "), "{line}");
+
+    replace(&file, &std::fs::read(component("hello-v2")).unwrap());
+    wait_for_log(&["route 'm-gen' reloaded: generation 1 → 2"]).await;
+    let second = get_as(&client, server.url("/m/gen"), "generation-two").await;
+    assert_eq!(generation(&second), "2");
+    second.bytes().await.unwrap();
+    let line = wait_for_log(&["switchyard::access", "request_id=generation-two "]).await;
+    assert!(line.contains("route=m-gen generation=2 "), "{line}");
     server.stop().await;
 }
 
