@@ -416,7 +416,6 @@ async fn readyz_is_503_until_the_routes_are_loaded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_binary_is_not_ready_while_it_compiles_its_routes() {
-    use crate::compile_cache::{Started, SLOW_START};
     // The Python component compiles for seconds, with an empty cache.
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("switchyard.toml");

@@ -12,11 +12,13 @@
 //! The requests tests send and check live in [`requests`].
 mod requests;
 pub use requests::*;
+mod started;
+pub use started::{Started, SLOW_START};
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use switchyard::{CacheSettings, Config, Host, ServerOptions};
@@ -407,11 +409,13 @@ impl Drop for Process {
     }
 }
 
-fn collect_lines(stderr: ChildStderr) -> Arc<Mutex<Vec<String>>> {
+/// The lines of `stream` (a child's stdout or stderr), collected in the
+/// background as they come.
+fn collect_lines(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = lines.clone();
     std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
             sink.lock().unwrap().push(line);
         }
     });

@@ -1,0 +1,106 @@
+//! The real binary, started but not waited for (see [`Started`]): for tests
+//! that need two servers loading at once, or look at one while it loads.
+
+use super::{collect_lines, switchyard};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a start that compiles a Python or JavaScript component may
+/// take (seconds each, much longer with two at once on a loaded machine).
+pub const SLOW_START: Duration = Duration::from_secs(300);
+
+/// The real binary, started but not waited for, unlike [`Process::spawn`]
+/// (which returns once it listens): for tests that need two servers
+/// loading at once, or that look at a server while it is still loading.
+/// Its stdout and stderr are collected as they come; it is killed on drop.
+pub struct Started {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    _cache_home: tempfile::TempDir,
+}
+
+impl Started {
+    /// Start `switchyard serve --config FILE --listen 127.0.0.1:0 ARGS`
+    /// (and `--admin-listen none` unless `args` has one), with a default
+    /// compile cache of its own, and return at once.
+    pub fn spawn(config: &Path, args: &[&str]) -> Started {
+        let cache_home = tempfile::tempdir().unwrap();
+        let mut command = switchyard(cache_home.path());
+        command
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"]);
+        if !args.contains(&"--admin-listen") {
+            command.args(["--admin-listen", "none"]);
+        }
+        let mut child = command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting switchyard");
+        Started {
+            stdout: collect_lines(child.stdout.take().unwrap()),
+            stderr: collect_lines(child.stderr.take().unwrap()),
+            child,
+            _cache_home: cache_home,
+        }
+    }
+
+    /// The rest of the first stdout line that starts with `prefix`, if the
+    /// server has printed it yet.
+    pub fn printed(&self, prefix: &str) -> Option<String> {
+        let lines = self.stdout.lock().unwrap();
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(str::to_string)
+    }
+
+    /// Wait up to `limit` for [`printed`](Self::printed); fails at once if
+    /// the server exits first.
+    pub fn wait_printed(&mut self, prefix: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(rest) = self.printed(prefix) {
+                return rest;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "switchyard exited ({status}) before printing {prefix:?}; stderr: {:#?}",
+                    self.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {prefix:?} within {limit:?}; stderr: {:#?}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait up to `limit` for `listening on http://ADDR`: the routes are loaded.
+    pub fn listening(&mut self, limit: Duration) -> SocketAddr {
+        self.wait_printed("listening on http://", limit)
+            .parse()
+            .unwrap()
+    }
+
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
