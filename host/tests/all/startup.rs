@@ -203,7 +203,7 @@ fn help_describes_serve() {
 }
 
 #[test]
-fn the_default_config_is_valid_and_routes_every_built_handler() {
+fn the_default_config_is_valid_and_every_routed_file_is_built() {
     let root = repo_root();
     let config =
         switchyard::Config::load(&root.join("switchyard.toml")).expect("switchyard.toml is valid");
