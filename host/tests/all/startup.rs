@@ -1,9 +1,10 @@
 //! Start-up errors: the server refuses to start, exits non-zero and prints
-//! one clear line naming the route, the file and the reason. And a clean
-//! start prints the stable `listening on` line.
+//! one clear line naming the route, the file and the reason, and never says
+//! it listens. And a clean start prints the stable `listening on` line.
 
 use crate::common::*;
 use std::path::Path;
+use std::process::Stdio;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let path = dir.join(name);
@@ -11,23 +12,33 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     path.display().to_string()
 }
 
-/// Run `serve` on a config and expect a start-up failure whose stderr has
-/// an `error:` line containing every needle.
+/// Run `serve` on a config and expect a start-up failure before the server
+/// listens: exit 1, no `listening on` on stdout, and exactly one `error:`
+/// line on stderr, containing every needle.
 fn refuses(config: &Path, needles: &[&str]) {
-    let (code, stderr) = run_to_exit(&[
-        "serve",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    assert_eq!(code, Some(1), "stderr: {stderr}");
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("error: "))
-        .unwrap_or_else(|| panic!("no error line in: {stderr}"));
+    let cache_home = tempfile::tempdir().unwrap();
+    let output = switchyard(cache_home.path())
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "none"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("running switchyard");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        !stdout.contains("listening on"),
+        "it said it listens before refusing: {stdout}"
+    );
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line in: {stderr}");
     for needle in needles {
-        assert!(line.contains(needle), "{needle:?} not in {line:?}");
+        assert!(
+            errors[0].contains(needle),
+            "{needle:?} not in {:?}",
+            errors[0]
+        );
     }
 }
 
