@@ -1,5 +1,7 @@
-//! SIGTERM: the listener closes while an in-flight streaming response goes
-//! on, the stream finishes, and the process exits 0.
+//! SIGTERM and SIGINT: the listener closes while an in-flight streaming
+//! response goes on, the stream finishes, and the process exits 0. When
+//! `--shutdown-timeout` runs out first, the stream is cut and the process
+//! exits anyway.
 
 use crate::common::*;
 use futures::{Stream, StreamExt};
@@ -112,4 +114,61 @@ async fn drains_on(signal: &str) {
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_stream_finish_then_exits_zero() {
     drains_on("TERM").await;
+}
+
+#[tokio::test]
+async fn sigint_lets_an_in_flight_stream_finish_then_exits_zero() {
+    drains_on("INT").await;
+}
+
+#[tokio::test]
+async fn a_stream_longer_than_the_shutdown_timeout_is_cut() {
+    let (_dir, server) = stream_server(&["--shutdown-timeout", "1"]);
+    // 10 chunks a second apart: about 9 s more after the first.
+    let response = get(
+        &http1(),
+        server.url("/stream?bytes=10000&chunk=1000&delay_ms=1000"),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut received = body.next().await.unwrap().unwrap().len();
+
+    let signalled = Instant::now();
+    server.signal("TERM");
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(chunk) => received += chunk.len(),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    })
+    .await
+    .expect("the stream is still going 5 s after SIGTERM with --shutdown-timeout 1");
+    let cut_after = signalled.elapsed();
+    assert!(
+        ended.is_err(),
+        "the stream ended cleanly after {received} bytes"
+    );
+    assert!(received < 10000, "{received}");
+    assert!(
+        cut_after >= Duration::from_millis(900),
+        "cut after {cut_after:?}, before the 1 s timeout"
+    );
+
+    let lines = server.stderr.clone();
+    // The timeout is a graceful end for the process: serve returns Ok.
+    assert_eq!(exit_code(server, Duration::from_secs(3)).await, Some(0));
+    let exited_after = signalled.elapsed();
+    assert!(
+        exited_after < Duration::from_secs(3),
+        "exited {exited_after:?} after SIGTERM"
+    );
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("shutdown timeout reached")),
+        "{lines:#?}"
+    );
 }
