@@ -1,8 +1,12 @@
 //! HTTPS: the real binary with `--tls-cert/--tls-key` and a certificate
 //! generated here (rcgen), spoken to over TLS by a client that trusts only
-//! that certificate. ALPN picks HTTP/2 or HTTP/1.1; clients that fail the
-//! handshake (plaintext, untrusting, silent) do not disturb anyone else;
-//! every bad certificate/key refuses to start with one line naming the file.
+//! that certificate. The start-up line says `https`; ALPN picks HTTP/2 or
+//! HTTP/1.1; TLS 1.2 and 1.3 clients are served; PKCS#8, PKCS#1 and SEC1
+//! keys and a leaf-first chain work; guests see the scheme `https`; clients
+//! that fail the handshake (plaintext, untrusting, silent) do not disturb
+//! anyone else, and one that never finishes it is closed after
+//! `header_read_timeout_ms`; every bad certificate/key refuses to start with
+//! one line naming the file.
 
 use crate::common::*;
 use bytes::Bytes;
@@ -15,13 +19,16 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A self-signed certificate for `localhost`, written as PEM files.
+/// A certificate chain and its key, written as PEM files, and the
+/// certificate a client must trust to accept it (for a self-signed
+/// certificate, the certificate itself).
 struct Cert {
     der: CertificateDer<'static>,
     cert_file: PathBuf,
     key_file: PathBuf,
 }
 
+/// A self-signed certificate for `localhost` (ECDSA P-256, PKCS#8 key).
 fn generate(dir: &Path, name: &str) -> Cert {
     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let cert_file = dir.join(format!("{name}.crt"));
@@ -45,17 +52,28 @@ struct Setup {
 fn serve_tls() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let cert = generate(dir.path(), "server");
-    let config = dir.path().join("switchyard.toml");
+    serve_cert(dir, cert, "")
+}
+
+/// The config of [`serve_tls`] in `dir`, with `extra` TOML after the routes.
+fn tls_config(dir: &Path, extra: &str) -> PathBuf {
+    let config = dir.join("switchyard.toml");
     std::fs::write(
         &config,
         format!(
-            "{}{}{}",
+            "{}{}{}{extra}",
             route("/hello", "hello"),
             route("/echo", "echo"),
             route("/stream", "stream")
         ),
     )
     .unwrap();
+    config
+}
+
+/// [`serve_tls`] with `cert` (its files in `dir`) and `extra` config TOML.
+fn serve_cert(dir: tempfile::TempDir, cert: Cert, extra: &str) -> Setup {
+    let config = tls_config(dir.path(), extra);
     let server = Process::spawn(
         &config,
         &[
@@ -74,12 +92,21 @@ fn serve_tls() -> Setup {
 }
 
 fn connector(trusted: &CertificateDer<'static>, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    connector_for(trusted, alpn, rustls::DEFAULT_VERSIONS)
+}
+
+/// A client trusting only `trusted`, offering `alpn` and only `versions`.
+fn connector_for(
+    trusted: &CertificateDer<'static>,
+    alpn: &[&[u8]],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(trusted.clone()).unwrap();
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
+    .with_protocol_versions(versions)
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
@@ -131,9 +158,31 @@ async fn open(
     path: &str,
     body: &'static [u8],
 ) -> (Option<String>, hyper::Response<hyper::body::Incoming>) {
+    let tls = handshake(addr, &connector(trusted, alpn)).await;
+    send(tls, "localhost", method, path, body).await
+}
+
+/// A TLS connection to `addr` (as `localhost`) through `connector`.
+async fn handshake(addr: SocketAddr, connector: &tokio_rustls::TlsConnector) -> Tls {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
-    let tls = connector(trusted, alpn).connect(name, tcp).await.unwrap();
+    connector
+        .connect(name, tcp)
+        .await
+        .unwrap_or_else(|error| panic!("TLS handshake with {addr}: {error}"))
+}
+
+type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// Send one request over `tls` to `authority`, in the protocol ALPN chose;
+/// return that protocol and the response, its body still coming.
+async fn send(
+    tls: Tls,
+    authority: &str,
+    method: &str,
+    path: &str,
+    body: &'static [u8],
+) -> (Option<String>, hyper::Response<hyper::body::Incoming>) {
     let chosen = tls
         .get_ref()
         .1
@@ -142,10 +191,8 @@ async fn open(
     // HTTP/2 carries scheme and authority in the URI; HTTP/1.1 sends the
     // path and a Host header, as browsers do.
     let request = match chosen.as_deref() {
-        Some("h2") => http::Request::builder().uri(format!("https://localhost{path}")),
-        _ => http::Request::builder()
-            .uri(path)
-            .header("host", "localhost"),
+        Some("h2") => http::Request::builder().uri(format!("https://{authority}{path}")),
+        _ => http::Request::builder().uri(path).header("host", authority),
     };
     let request = request.method(method);
     let request = request.body(Full::new(Bytes::from_static(body))).unwrap();
@@ -278,6 +325,29 @@ async fn sigterm_lets_in_flight_tls_streams_finish() {
         .await
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn the_start_up_line_says_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = generate(dir.path(), "server");
+    let config = tls_config(dir.path(), "");
+    let server = crate::startup::Started::spawn(|command| {
+        command
+            .args(["serve", "--no-watch", "--admin-listen", "none"])
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--tls-cert")
+            .arg(&cert.cert_file)
+            .arg("--tls-key")
+            .arg(&cert.key_file);
+    });
+    // Exactly `listening on https://ADDR`, and HTTPS is served at ADDR.
+    let addr = server.address_line("listening on https://");
+    assert_eq!(addr.ip(), std::net::Ipv4Addr::LOCALHOST, "{addr}");
+    assert_ne!(addr.port(), 0);
+    let answer = get(addr, &cert.der, &[b"h2"], "/hello").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
 }
 
 /// Run `serve` with a valid route and the given TLS flags: exit code and
