@@ -350,6 +350,32 @@ async fn the_start_up_line_says_https() {
     assert_eq!(answer.status, 200, "{answer:?}");
 }
 
+#[tokio::test]
+async fn tls_1_2_and_tls_1_3_clients_each_complete_requests() {
+    let setup = serve_tls();
+    let addr = setup.server.addr;
+    for (version, expected) in [
+        (&rustls::version::TLS12, rustls::ProtocolVersion::TLSv1_2),
+        (&rustls::version::TLS13, rustls::ProtocolVersion::TLSv1_3),
+    ] {
+        for alpn in [&b"h2"[..], b"http/1.1"] {
+            let connector = connector_for(&setup.cert.der, &[alpn], &[version]);
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let tls = connector
+                .connect(ServerName::try_from("localhost").unwrap(), tcp)
+                .await
+                .unwrap_or_else(|error| panic!("a {expected:?}-only client: {error}"));
+            assert_eq!(tls.get_ref().1.protocol_version(), Some(expected));
+            let answer = answer(send(tls, "localhost", "GET", "/hello", b"").await).await;
+            assert_eq!(
+                (answer.status, answer.body.as_str()),
+                (200, "Hello from Switchyard! GET /hello\n"),
+                "{expected:?} {answer:?}"
+            );
+        }
+    }
+}
+
 /// Run `serve` with a valid route and the given TLS flags: exit code and
 /// the `error:` line.
 fn start_with_tls(flags: &[&str]) -> (Option<i32>, String) {
