@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -374,6 +375,113 @@ async fn tls_1_2_and_tls_1_3_clients_each_complete_requests() {
             );
         }
     }
+}
+
+/// Run the `openssl` command-line tool, for key encodings rcgen (with
+/// ring) cannot write and RSA keys it cannot generate.
+fn openssl(args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("this test needs the `openssl` command-line tool to write PKCS#1 and SEC1 keys: {error}")
+        });
+    assert!(
+        output.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A self-signed `localhost` certificate for `key` and, as the server's
+/// key file, `key_file` (the same key in the encoding under test), which
+/// must begin with `pem_header`.
+fn cert_with_key_file(
+    dir: &Path,
+    key: &rcgen::KeyPair,
+    key_file: PathBuf,
+    pem_header: &str,
+) -> Cert {
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(
+        key_text.starts_with(pem_header),
+        "{} is not {pem_header}: {key_text}",
+        key_file.display()
+    );
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(key)
+        .unwrap();
+    let cert_file = dir.join("server.crt");
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    Cert {
+        der: cert.der().clone(),
+        cert_file,
+        key_file,
+    }
+}
+
+/// The server with `cert` answers `/hello` and presents that certificate.
+async fn serves_with(dir: tempfile::TempDir, cert: Cert) {
+    let setup = serve_cert(dir, cert, "");
+    let tls = handshake(setup.server.addr, &connector(&setup.cert.der, &[b"h2"])).await;
+    assert_eq!(
+        tls.get_ref().1.peer_certificates(),
+        Some(&[setup.cert.der.clone()][..])
+    );
+    let answer = answer(send(tls, "localhost", "GET", "/hello", b"").await).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+#[tokio::test]
+async fn an_rsa_pkcs1_key_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkcs8 = dir.path().join("rsa-pkcs8.pem");
+    let pkcs1 = dir.path().join("rsa.key");
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &path(&pkcs8),
+    ]);
+    openssl(&[
+        "rsa",
+        "-in",
+        &path(&pkcs8),
+        "-traditional",
+        "-out",
+        &path(&pkcs1),
+    ]);
+    let key = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(
+        &std::fs::read_to_string(&pkcs8).unwrap(),
+        &rcgen::PKCS_RSA_SHA256,
+    )
+    .unwrap();
+    let cert = cert_with_key_file(dir.path(), &key, pkcs1, "-----BEGIN RSA PRIVATE KEY-----\n");
+    serves_with(dir, cert).await;
+}
+
+#[tokio::test]
+async fn an_ec_sec1_key_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let pkcs8 = dir.path().join("ec-pkcs8.pem");
+    std::fs::write(&pkcs8, key.serialize_pem()).unwrap();
+    let sec1 = dir.path().join("ec.key");
+    openssl(&[
+        "ec",
+        "-in",
+        pkcs8.to_str().unwrap(),
+        "-out",
+        sec1.to_str().unwrap(),
+    ]);
+    let cert = cert_with_key_file(dir.path(), &key, sec1, "-----BEGIN EC PRIVATE KEY-----\n");
+    serves_with(dir, cert).await;
 }
 
 /// Run `serve` with a valid route and the given TLS flags: exit code and
