@@ -484,6 +484,60 @@ async fn an_ec_sec1_key_serves() {
     serves_with(dir, cert).await;
 }
 
+/// Parameters for a CA certificate named `name`.
+fn ca_params(name: &str) -> rcgen::CertificateParams {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params
+}
+
+#[tokio::test]
+async fn a_chain_leaf_first_reaches_a_client_that_trusts_only_the_root() {
+    // root → intermediate → leaf; the file holds the leaf, then the
+    // intermediate. A client that trusts only the root can verify the leaf
+    // only if the server sends the intermediate too, after the leaf.
+    let root = rcgen::CertifiedIssuer::self_signed(
+        ca_params("test root"),
+        rcgen::KeyPair::generate().unwrap(),
+    )
+    .unwrap();
+    let intermediate = rcgen::CertifiedIssuer::signed_by(
+        ca_params("test intermediate"),
+        rcgen::KeyPair::generate().unwrap(),
+        &root,
+    )
+    .unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &intermediate)
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let cert_file = dir.path().join("chain.crt");
+    std::fs::write(&cert_file, format!("{}{}", leaf.pem(), intermediate.pem())).unwrap();
+    let key_file = dir.path().join("leaf.key");
+    std::fs::write(&key_file, leaf_key.serialize_pem()).unwrap();
+    let cert = Cert {
+        der: root.der().clone(),
+        cert_file,
+        key_file,
+    };
+    let setup = serve_cert(dir, cert, "");
+    let tls = handshake(setup.server.addr, &connector(&setup.cert.der, &[b"h2"])).await;
+    assert_eq!(
+        tls.get_ref().1.peer_certificates(),
+        Some(&[leaf.der().clone(), intermediate.der().clone()][..]),
+        "the server sends the file's chain, leaf first"
+    );
+    let answer = answer(send(tls, "localhost", "GET", "/hello", b"").await).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
 /// Run `serve` with a valid route and the given TLS flags: exit code and
 /// the `error:` line.
 fn start_with_tls(flags: &[&str]) -> (Option<i32>, String) {
