@@ -538,6 +538,23 @@ async fn a_chain_leaf_first_reaches_a_client_that_trusts_only_the_root() {
     assert_eq!(answer.status, 200, "{answer:?}");
 }
 
+#[tokio::test]
+async fn guests_see_the_scheme_https_and_the_clients_authority() {
+    let setup = serve_tls();
+    let addr = setup.server.addr;
+    let authority = format!("localhost:{}", addr.port());
+    for alpn in [&b"h2"[..], b"http/1.1"] {
+        let tls = handshake(addr, &connector(&setup.cert.der, &[alpn])).await;
+        let (chosen, response) = send(tls, &authority, "GET", "/echo?over=tls", b"").await;
+        assert_eq!(response.status(), 200, "{chosen:?}");
+        assert_eq!(
+            response.headers()["x-echo-url"],
+            format!("https://{authority}/echo?over=tls").as_str(),
+            "{chosen:?}"
+        );
+    }
+}
+
 /// Run `serve` with a valid route and the given TLS flags: exit code and
 /// the `error:` line.
 fn start_with_tls(flags: &[&str]) -> (Option<i32>, String) {
