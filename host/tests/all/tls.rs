@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -553,6 +554,57 @@ async fn guests_see_the_scheme_https_and_the_clients_authority() {
             "{chosen:?}"
         );
     }
+}
+
+/// How long until the server closes `stream` (EOF or reset); fails after 5 s.
+async fn closed_after(mut stream: TcpStream) -> Duration {
+    let start = Instant::now();
+    let mut buffer = [0u8; 256];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        // Anything it sends first (an alert) is read past.
+        while let Ok(n) = stream.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the connection is still open 5 s later");
+    start.elapsed()
+}
+
+#[tokio::test]
+async fn a_handshake_that_never_finishes_is_closed_after_the_header_read_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = generate(dir.path(), "server");
+    let setup = serve_cert(dir, cert, "[server]\nheader_read_timeout_ms = 500\n");
+    let addr = setup.server.addr;
+    let silent = async { closed_after(TcpStream::connect(addr).await.unwrap()).await };
+    let partial = async {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        // A handshake record header promising 512 bytes, then nothing.
+        stream
+            .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+            .await
+            .unwrap();
+        closed_after(stream).await
+    };
+    let (silent, partial) = tokio::join!(silent, partial);
+    for (client, took) in [
+        ("silent", silent),
+        ("a record header, then nothing", partial),
+    ] {
+        assert!(
+            took >= Duration::from_millis(450),
+            "{client}: closed after {took:?}, before the 500 ms timeout"
+        );
+        assert!(
+            took < Duration::from_secs(3),
+            "{client}: closed only after {took:?}"
+        );
+    }
+    let answer = get(addr, &setup.cert.der, &[b"h2"], "/hello").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
 }
 
 /// Run `serve` with a valid route and the given TLS flags: exit code and
