@@ -109,6 +109,25 @@ fn files_that_are_not_components_each_say_what_they_are() {
 }
 
 #[test]
+fn a_directory_is_not_a_file_and_cannot_be_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("handler.wasm");
+    std::fs::create_dir(&folder).unwrap();
+    let (code, stdout) = check(&[&folder]);
+    assert_eq!(code, Some(1), "{stdout}");
+    // The wording check.rs gives: reading it fails with the system's reason.
+    let expected = format!(
+        "{}: cannot be served: cannot read the file: Is a directory",
+        folder.display()
+    );
+    assert!(
+        stdout.starts_with(&expected),
+        "{expected:?} not in:\n{stdout}"
+    );
+    assert!(stdout.ends_with("0 of 1 files can be served\n"), "{stdout}");
+}
+
+#[test]
 fn lists_every_import_the_host_cannot_satisfy_and_only_those() {
     let dir = tempfile::tempdir().unwrap();
     // Two things the host has never heard of, an interface it has but

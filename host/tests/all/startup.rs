@@ -1,9 +1,115 @@
 //! Start-up errors: the server refuses to start, exits non-zero and prints
-//! one clear line naming the route, the file and the reason. And a clean
-//! start prints the stable `listening on` line.
+//! one clear line naming the route, the file and the reason, and never says
+//! it listens. A clean start prints the stable `listening on` line; every
+//! `SWITCHYARD_*` variable stands in for its flag.
 
 use crate::common::*;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The real binary started with exactly the arguments and environment a
+/// test gives it ([`Process`] passes `--config`, `--listen` and
+/// `--admin-listen` itself, so it cannot show them coming from the
+/// environment), its stdout and stderr read in the background. `tls.rs`
+/// uses it too, to read the start-up line itself.
+pub(crate) struct Started {
+    pub child: Child,
+    stdout: mpsc::Receiver<String>,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    _cache_home: tempfile::TempDir,
+}
+
+impl Started {
+    /// `switchyard` (with a compile cache home of its own), as `configure`
+    /// sets it up.
+    pub(crate) fn spawn(configure: impl FnOnce(&mut Command)) -> Started {
+        let cache_home = tempfile::tempdir().unwrap();
+        let mut command = switchyard(cache_home.path());
+        configure(&mut command);
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting switchyard");
+        let (lines, stdout) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let sink = stderr.clone();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Started {
+            child,
+            stdout,
+            stderr,
+            _cache_home: cache_home,
+        }
+    }
+
+    /// The next stdout line; fails when stdout closes or after 60 s (the
+    /// components compile before the server listens).
+    pub(crate) fn next_line(&self) -> String {
+        self.stdout
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|error| {
+                panic!(
+                    "no line on stdout ({error}); stderr: {:#?}",
+                    self.stderr.lock().unwrap()
+                )
+            })
+    }
+
+    /// The next stdout line, which must be `prefix` and an address, nothing
+    /// else: that address.
+    pub(crate) fn address_line(&self, prefix: &str) -> SocketAddr {
+        let line = self.next_line();
+        line.strip_prefix(prefix)
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("expected {prefix:?} and an address, got {line:?}"))
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A folder with a config routing `/hello` (and nothing else).
+fn hello_config() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(&config, route("/hello", "hello")).unwrap();
+    (dir, config)
+}
+
+/// An address the test's environment gave: on 127.0.0.1, a port picked by
+/// the system (not 0, not the flag's default).
+fn assert_picked_port(addr: SocketAddr, default_port: u16) {
+    assert_eq!(addr.ip(), Ipv4Addr::LOCALHOST, "{addr}");
+    assert_ne!(addr.port(), 0, "{addr}");
+    assert_ne!(
+        addr.port(),
+        default_port,
+        "{addr} is the default, not the environment's 127.0.0.1:0"
+    );
+}
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let path = dir.join(name);
@@ -11,23 +117,33 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     path.display().to_string()
 }
 
-/// Run `serve` on a config and expect a start-up failure whose stderr has
-/// an `error:` line containing every needle.
+/// Run `serve` on a config and expect a start-up failure before the server
+/// listens: exit 1, no `listening on` on stdout, and exactly one `error:`
+/// line on stderr, containing every needle.
 fn refuses(config: &Path, needles: &[&str]) {
-    let (code, stderr) = run_to_exit(&[
-        "serve",
-        "--config",
-        config.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    assert_eq!(code, Some(1), "stderr: {stderr}");
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("error: "))
-        .unwrap_or_else(|| panic!("no error line in: {stderr}"));
+    let cache_home = tempfile::tempdir().unwrap();
+    let output = switchyard(cache_home.path())
+        .args(["serve", "--config"])
+        .arg(config)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "none"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("running switchyard");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        !stdout.contains("listening on"),
+        "it said it listens before refusing: {stdout}"
+    );
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line in: {stderr}");
     for needle in needles {
-        assert!(line.contains(needle), "{needle:?} not in {line:?}");
+        assert!(
+            errors[0].contains(needle),
+            "{needle:?} not in {:?}",
+            errors[0]
+        );
     }
 }
 
@@ -170,12 +286,25 @@ fn duplicate_route_paths() {
     refuses(&config, &["route #2", "route #1", "\"/a\""]);
 }
 
-#[test]
-fn listen_address_can_come_from_the_environment() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("switchyard.toml");
-    std::fs::write(&config, route("/hello", "hello")).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+#[tokio::test]
+async fn listen_address_can_come_from_the_environment() {
+    let (_dir, config) = hello_config();
+    let server = Started::spawn(|command| {
+        command
+            .args(["serve", "--no-watch", "--admin-listen", "none", "--config"])
+            .arg(&config)
+            .env("SWITCHYARD_LISTEN", "127.0.0.1:0");
+    });
+    let addr = server.address_line("listening on http://");
+    assert_picked_port(addr, 8080);
+    assert_eq!(
+        get_text(&http1(), format!("http://{addr}/hello")).await,
+        (200, "Hello from Switchyard! GET /hello\n".to_string())
+    );
+
+    // And a bad address from the environment is a usage error naming it.
+    let cache_home = tempfile::tempdir().unwrap();
+    let output = switchyard(cache_home.path())
         .args(["serve", "--config", config.to_str().unwrap()])
         .env("SWITCHYARD_LISTEN", "256.0.0.1:80")
         .output()
@@ -186,6 +315,123 @@ fn listen_address_can_come_from_the_environment() {
         "clap rejects a bad address from the env"
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("256.0.0.1:80"));
+}
+
+#[tokio::test]
+async fn config_file_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("elsewhere.toml");
+    std::fs::write(&config, route("/from-env", "hello")).unwrap();
+    // Run from an empty folder: the default `./switchyard.toml` is not there.
+    let empty = tempfile::tempdir().unwrap();
+    let server = Started::spawn(|command| {
+        command
+            .args(["serve", "--no-watch", "--admin-listen", "none"])
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(empty.path())
+            .env("SWITCHYARD_CONFIG", &config);
+    });
+    let addr = server.address_line("listening on http://");
+    assert_eq!(
+        get_text(&http1(), format!("http://{addr}/from-env")).await,
+        (200, "Hello from Switchyard! GET /from-env\n".to_string())
+    );
+}
+
+#[tokio::test]
+async fn admin_address_can_come_from_the_environment() {
+    let (_dir, config) = hello_config();
+    let server = Started::spawn(|command| {
+        command
+            .args(["serve", "--no-watch", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env("SWITCHYARD_ADMIN_LISTEN", "127.0.0.1:0");
+    });
+    let admin = server.address_line("admin listening on http://");
+    assert_picked_port(admin, 9091);
+    let addr = server.address_line("listening on http://");
+    assert_ne!(addr, admin);
+    assert_eq!(
+        get_text(&http1(), format!("http://{admin}/healthz")).await,
+        (200, "ok\n".to_string())
+    );
+}
+
+#[tokio::test]
+async fn log_format_can_come_from_the_environment() {
+    let (_dir, config) = hello_config();
+    let server = Process::spawn_env(
+        &config,
+        &["--no-watch"],
+        &[("SWITCHYARD_LOG_FORMAT", "json")],
+    );
+    let (status, _) = get_text(&http1(), server.url("/hello")).await;
+    assert_eq!(status, 200);
+    // Every line, from start-up to the access line, is one JSON object.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines = server.stderr.lock().unwrap().clone();
+        let parsed: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+            })
+            .collect();
+        for value in &parsed {
+            assert!(value.is_object(), "not a JSON object: {value}");
+        }
+        let access = parsed
+            .iter()
+            .any(|v| v["target"] == "switchyard::access" && v["path"] == "/hello");
+        if access {
+            assert!(parsed.len() >= 2, "only the access line: {lines:#?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no access line in {lines:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn cache_dir_can_come_from_the_environment() {
+    let (dir, config) = hello_config();
+    let cache = dir.path().join("cache-from-env");
+    let xdg = dir.path().join("xdg");
+    let server = Process::spawn_env(
+        &config,
+        &["--no-watch"],
+        &[
+            ("SWITCHYARD_CACHE_DIR", cache.to_str().unwrap()),
+            ("XDG_CACHE_HOME", xdg.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(get_text(&http1(), server.url("/hello")).await.0, 200);
+    let digest = switchyard::digest(&std::fs::read(component("hello")).unwrap());
+    let entry = format!("{}.cwasm", switchyard::digest_hex(&digest));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let found = loop {
+        // `CACHE/<engine>/<digest>.cwasm`
+        let found: Vec<_> = std::fs::read_dir(&cache)
+            .into_iter()
+            .flatten()
+            .map(|engine| engine.unwrap().path().join(&entry))
+            .filter(|path| path.is_file())
+            .collect();
+        if !found.is_empty() {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {entry} under {}",
+            cache.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        !xdg.exists(),
+        "the default cache under XDG_CACHE_HOME was used too"
+    );
 }
 
 #[test]
@@ -203,7 +449,7 @@ fn help_describes_serve() {
 }
 
 #[test]
-fn the_default_config_is_valid_and_routes_every_built_handler() {
+fn the_default_config_is_valid_and_every_routed_file_is_built() {
     let root = repo_root();
     let config =
         switchyard::Config::load(&root.join("switchyard.toml")).expect("switchyard.toml is valid");
