@@ -85,7 +85,7 @@ impl FileReport {
 
 /// Check one file with `host`. CPU-heavy (compiles the component).
 pub fn check(host: &Host, file: &Path) -> FileReport {
-    let verdict = match std::fs::read(file) {
+    let verdict = match regular_file(file).and_then(|()| std::fs::read(file)) {
         Err(error) => Verdict::Unreadable(format!("cannot read the file: {error}")),
         Ok(bytes) => match check_component_header(&bytes) {
             Err(error) => Verdict::NotAComponent(format!("{error:#}")),
@@ -99,6 +99,23 @@ pub fn check(host: &Host, file: &Path) -> FileReport {
         file: file.to_owned(),
         verdict,
     }
+}
+
+/// Refuse what is not a regular file before reading it: a directory says
+/// so plainly, and a FIFO or a device would block or never end.
+fn regular_file(file: &Path) -> std::io::Result<()> {
+    let kind = std::fs::metadata(file)?.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else {
+        "a FIFO, socket or device"
+    };
+    Err(std::io::Error::other(format!(
+        "not a regular file but {what}"
+    )))
 }
 
 fn describe(host: &Host, component: &Component) -> ComponentReport {

@@ -115,9 +115,8 @@ fn a_directory_is_not_a_file_and_cannot_be_served() {
     std::fs::create_dir(&folder).unwrap();
     let (code, stdout) = check(&[&folder]);
     assert_eq!(code, Some(1), "{stdout}");
-    // The wording check.rs gives: reading it fails with the system's reason.
     let expected = format!(
-        "{}: cannot be served: cannot read the file: Is a directory",
+        "{}: cannot be served: cannot read the file: not a regular file but a directory",
         folder.display()
     );
     assert!(
@@ -125,6 +124,17 @@ fn a_directory_is_not_a_file_and_cannot_be_served() {
         "{expected:?} not in:\n{stdout}"
     );
     assert!(stdout.ends_with("0 of 1 files can be served\n"), "{stdout}");
+
+    // A FIFO is refused before it is opened (reading one would block).
+    let fifo = dir.path().join("pipe.wasm");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    let (code, stdout) = check(&[&fifo]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("not a regular file but a FIFO, socket or device"),
+        "{stdout}"
+    );
 }
 
 #[test]

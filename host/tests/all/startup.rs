@@ -4,92 +4,10 @@
 //! `SWITCHYARD_*` variable stands in for its flag.
 
 use crate::common::*;
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// The real binary started with exactly the arguments and environment a
-/// test gives it ([`Process`] passes `--config`, `--listen` and
-/// `--admin-listen` itself, so it cannot show them coming from the
-/// environment), its stdout and stderr read in the background. `tls.rs`
-/// uses it too, to read the start-up line itself.
-pub(crate) struct Started {
-    pub child: Child,
-    stdout: mpsc::Receiver<String>,
-    pub stderr: Arc<Mutex<Vec<String>>>,
-    _cache_home: tempfile::TempDir,
-}
-
-impl Started {
-    /// `switchyard` (with a compile cache home of its own), as `configure`
-    /// sets it up.
-    pub(crate) fn spawn(configure: impl FnOnce(&mut Command)) -> Started {
-        let cache_home = tempfile::tempdir().unwrap();
-        let mut command = switchyard(cache_home.path());
-        configure(&mut command);
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting switchyard");
-        let (lines, stdout) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Started {
-            child,
-            stdout,
-            stderr,
-            _cache_home: cache_home,
-        }
-    }
-
-    /// The next stdout line; fails when stdout closes or after 60 s (the
-    /// components compile before the server listens).
-    pub(crate) fn next_line(&self) -> String {
-        self.stdout
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|error| {
-                panic!(
-                    "no line on stdout ({error}); stderr: {:#?}",
-                    self.stderr.lock().unwrap()
-                )
-            })
-    }
-
-    /// The next stdout line, which must be `prefix` and an address, nothing
-    /// else: that address.
-    pub(crate) fn address_line(&self, prefix: &str) -> SocketAddr {
-        let line = self.next_line();
-        line.strip_prefix(prefix)
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("expected {prefix:?} and an address, got {line:?}"))
-    }
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A folder with a config routing `/hello` (and nothing else).
 fn hello_config() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -289,7 +207,7 @@ fn duplicate_route_paths() {
 #[tokio::test]
 async fn listen_address_can_come_from_the_environment() {
     let (_dir, config) = hello_config();
-    let server = Started::spawn(|command| {
+    let mut server = Started::command(|command| {
         command
             .args(["serve", "--no-watch", "--admin-listen", "none", "--config"])
             .arg(&config)
@@ -324,7 +242,7 @@ async fn config_file_can_come_from_the_environment() {
     std::fs::write(&config, route("/from-env", "hello")).unwrap();
     // Run from an empty folder: the default `./switchyard.toml` is not there.
     let empty = tempfile::tempdir().unwrap();
-    let server = Started::spawn(|command| {
+    let mut server = Started::command(|command| {
         command
             .args(["serve", "--no-watch", "--admin-listen", "none"])
             .args(["--listen", "127.0.0.1:0"])
@@ -341,7 +259,7 @@ async fn config_file_can_come_from_the_environment() {
 #[tokio::test]
 async fn admin_address_can_come_from_the_environment() {
     let (_dir, config) = hello_config();
-    let server = Started::spawn(|command| {
+    let mut server = Started::command(|command| {
         command
             .args(["serve", "--no-watch", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)

@@ -334,7 +334,7 @@ async fn the_start_up_line_says_https() {
     let dir = tempfile::tempdir().unwrap();
     let cert = generate(dir.path(), "server");
     let config = tls_config(dir.path(), "");
-    let server = crate::startup::Started::spawn(|command| {
+    let mut server = Started::command(|command| {
         command
             .args(["serve", "--no-watch", "--admin-listen", "none"])
             .args(["--listen", "127.0.0.1:0", "--config"])

@@ -1,10 +1,15 @@
 //! The real binary, started but not waited for (see [`Started`]): for tests
-//! that need two servers loading at once, or look at one while it loads.
+//! that need two servers loading at once, look at one while it loads, or
+//! give it exactly the arguments and environment they test ([`Process`]
+//! passes `--config`, `--listen` and `--admin-listen` itself).
+//!
+//! [`Process`]: super::Process
 
 use super::{collect_lines, switchyard};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,9 +22,11 @@ pub const SLOW_START: Duration = Duration::from_secs(300);
 /// loading at once, or that look at a server while it is still loading.
 /// Its stdout and stderr are collected as they come; it is killed on drop.
 pub struct Started {
-    child: Child,
+    pub child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// How many stdout lines [`Started::next_line`] has handed out.
+    read: AtomicUsize,
     _cache_home: tempfile::TempDir,
 }
 
@@ -28,17 +35,25 @@ impl Started {
     /// (and `--admin-listen none` unless `args` has one), with a default
     /// compile cache of its own, and return at once.
     pub fn spawn(config: &Path, args: &[&str]) -> Started {
+        Started::command(|command| {
+            command
+                .args(["serve", "--config"])
+                .arg(config)
+                .args(["--listen", "127.0.0.1:0"]);
+            if !args.contains(&"--admin-listen") {
+                command.args(["--admin-listen", "none"]);
+            }
+            command.args(args);
+        })
+    }
+
+    /// The binary (with a compile cache home of its own) as `configure`
+    /// sets it up, nothing added.
+    pub fn command(configure: impl FnOnce(&mut Command)) -> Started {
         let cache_home = tempfile::tempdir().unwrap();
         let mut command = switchyard(cache_home.path());
-        command
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0"]);
-        if !args.contains(&"--admin-listen") {
-            command.args(["--admin-listen", "none"]);
-        }
+        configure(&mut command);
         let mut child = command
-            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -48,8 +63,46 @@ impl Started {
             stdout: collect_lines(child.stdout.take().unwrap()),
             stderr: collect_lines(child.stderr.take().unwrap()),
             child,
+            read: AtomicUsize::new(0),
             _cache_home: cache_home,
         }
+    }
+
+    /// The next stdout line, waiting up to 60 s for it (components compile
+    /// before the server listens); fails if the server exits first.
+    pub fn next_line(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let index = self.read.fetch_add(1, Ordering::Relaxed);
+        loop {
+            if let Some(line) = self.stdout.lock().unwrap().get(index) {
+                return line.clone();
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                if let Some(line) = self.stdout.lock().unwrap().get(index) {
+                    return line.clone();
+                }
+                panic!(
+                    "switchyard exited ({status}) before stdout line {index}; stderr: {:#?}",
+                    self.stderr()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no stdout line {index} within 60 s; stderr: {:#?}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The next stdout line, which must be `prefix` and an address, nothing
+    /// else: that address.
+    pub fn address_line(&mut self, prefix: &str) -> SocketAddr {
+        let line = self.next_line();
+        line.strip_prefix(prefix)
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("expected {prefix:?} and an address, got {line:?}"))
     }
 
     /// The rest of the first stdout line that starts with `prefix`, if the
