@@ -11,29 +11,12 @@
 
 use crate::common::*;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use switchyard::digest_hex;
 
 const HELLO: &str = "Hello from Switchyard!";
 const COMPILED: &str = "compiled took_ms=";
 const LOADED: &str = "loaded from the compile cache took_ms=";
-/// A running binary whose stderr a test reads: a [`Process`] or a [`Started`].
-trait Stderr {
-    fn stderr_now(&self) -> Vec<String>;
-}
-
-impl Stderr for Process {
-    fn stderr_now(&self) -> Vec<String> {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Stderr for Started {
-    fn stderr_now(&self) -> Vec<String> {
-        self.stderr()
-    }
-}
-
 /// A folder holding `switchyard.toml` (routes + `extra`) and a cache dir.
 struct Site {
     dir: tempfile::TempDir,
@@ -110,22 +93,6 @@ fn entries(cache: &Path) -> Vec<PathBuf> {
         }
     }
     found
-}
-
-/// Wait up to 10 s for a stderr line containing every one of `needles`.
-fn stderr_line(process: &impl Stderr, needles: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let lines = process.stderr_now();
-        if let Some(line) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
-            return line.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no stderr line contains all of {needles:?}; stderr: {lines:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The stderr lines so far that contain `needle`.

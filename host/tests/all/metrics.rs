@@ -282,22 +282,6 @@ async fn in_flight_gauge_follows_a_streaming_response_and_a_full_route_is_a_limi
 
 const TOKEN: &str = "metrics-admin-token-0123456789";
 
-/// Wait up to 10 s for a stderr line of `process` containing all `needles`.
-fn stderr_line(process: &Process, needles: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let lines = process.stderr.lock().unwrap().clone();
-        if let Some(line) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
-            return line.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no stderr line contains all of {needles:?}; stderr: {lines:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Replace `file` with `bytes` as build tools do: written aside, renamed over.
 fn replace(file: &std::path::Path, bytes: &[u8]) {
     let aside = file.with_extension("wasm.tmp");

@@ -13,7 +13,7 @@
 mod requests;
 pub use requests::*;
 mod started;
-pub use started::{Started, SLOW_START};
+pub use started::{stderr_line, Started, Stderr, SLOW_START};
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Write};

@@ -3,9 +3,9 @@
 //! give it exactly the arguments and environment they test ([`Process`]
 //! passes `--config`, `--listen` and `--admin-listen` itself).
 //!
-//! [`Process`]: super::Process
+//! [`stderr_line`] waits for a line in the stderr of either kind.
 
-use super::{collect_lines, switchyard};
+use super::{collect_lines, switchyard, Process};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -155,5 +155,38 @@ impl Drop for Started {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A running binary whose stderr a test reads: a [`Process`] or a [`Started`].
+pub trait Stderr {
+    fn stderr_now(&self) -> Vec<String>;
+}
+
+impl Stderr for Process {
+    fn stderr_now(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Stderr for Started {
+    fn stderr_now(&self) -> Vec<String> {
+        self.stderr()
+    }
+}
+
+/// Wait up to 10 s for a stderr line containing every one of `needles`.
+pub fn stderr_line(process: &impl Stderr, needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines = process.stderr_now();
+        if let Some(line) = lines.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+            return line.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no stderr line contains all of {needles:?}; stderr: {lines:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
