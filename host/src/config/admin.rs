@@ -40,3 +40,44 @@ impl RawAdmin {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(text: &str) -> Result<AdminConfig, String> {
+        toml::from_str::<RawAdmin>(text)
+            .unwrap()
+            .resolve(Path::new("/etc/sy"))
+    }
+
+    #[test]
+    fn max_upload_mb_is_bounded_from_1_to_1024() {
+        assert_eq!(resolve("").unwrap().max_upload_bytes, 64 << 20);
+        for mb in [1, 1024] {
+            let admin = resolve(&format!("max_upload_mb = {mb}")).unwrap();
+            assert_eq!(admin.max_upload_bytes, mb << 20);
+        }
+        for mb in [0, 1025] {
+            let e = resolve(&format!("max_upload_mb = {mb}")).unwrap_err();
+            assert!(
+                e.contains(&format!(
+                    "`max_upload_mb` = {mb} is out of range (1 to 1024)"
+                )),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_token_file_is_resolved_against_the_config_folder() {
+        let admin = resolve("token_file = \"admin.token\"").unwrap();
+        assert_eq!(
+            admin.token_file.as_deref(),
+            Some(Path::new("/etc/sy/admin.token"))
+        );
+        assert!(resolve("token_file = \"\"")
+            .unwrap_err()
+            .contains("`token_file` is empty"));
+    }
+}

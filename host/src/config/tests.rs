@@ -336,31 +336,6 @@ fn instance_reuse_cannot_be_combined_with_an_upstream() {
 }
 
 #[test]
-fn max_upload_mb_is_bounded_from_1_to_1024() {
-    assert_eq!(parse("").unwrap().admin.max_upload_bytes, 64 << 20);
-    for (mb, ok) in [(1, true), (1024, true), (0, false), (1025, false)] {
-        let text = format!("[admin]\nmax_upload_mb = {mb}\n");
-        match parse(&text) {
-            Ok(c) => {
-                assert!(ok, "{mb} was accepted");
-                assert_eq!(c.admin.max_upload_bytes, mb << 20);
-            }
-            Err(e) => {
-                assert!(!ok, "{mb} was refused: {e}");
-                let e = e.to_string();
-                assert!(
-                    e.contains("[admin]")
-                        && e.contains(&format!(
-                            "`max_upload_mb` = {mb} is out of range (1 to 1024)"
-                        )),
-                    "{e}"
-                );
-            }
-        }
-    }
-}
-
-#[test]
 fn the_cache_table_is_optional_and_resolved_against_the_file() {
     let c = parse("").unwrap();
     assert_eq!(c.cache, CacheSettings::default());
