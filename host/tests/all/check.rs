@@ -7,10 +7,9 @@ use crate::common::*;
 use std::path::Path;
 
 /// Run `switchyard check ARGS...`: exit code and stdout. `check` compiles
-/// with the server's engine, so it gets a compile cache folder of its own.
+/// with the server's engine and cache: the run's, not the user's.
 fn check(files: &[&Path]) -> (Option<i32>, String) {
-    let cache_home = tempfile::tempdir().unwrap();
-    let output = switchyard(cache_home.path())
+    let output = switchyard(run_cache_home())
         .arg("check")
         .args(files)
         .output()

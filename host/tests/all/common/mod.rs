@@ -53,18 +53,33 @@ pub fn route(path: &str, handler: &str) -> String {
     )
 }
 
+/// The `XDG_CACHE_HOME` of this test run: emptied when the run starts and
+/// shared by every server that does not bring its own, so nothing reads or
+/// changes the user's `~/.cache/switchyard`, no run depends on an earlier
+/// one, and the Python and JavaScript components compile once per run, not
+/// once per test (which tripled the suite's time). Tests about the cache
+/// itself use folders of their own.
+pub fn run_cache_home() -> &'static Path {
+    static HOME: OnceLock<PathBuf> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache-home");
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).unwrap();
+        home
+    })
+}
+
 /// One wasmtime host for the whole test binary: each component compiles
-/// once, in memory. Its on-disk compile cache is off, so in-process servers
-/// neither read nor change the user's `~/.cache/switchyard` (the cache's own
-/// tests run the binary with cache folders of their own).
+/// once, and its compile cache is the run's ([`run_cache_home`]), shared
+/// with the binaries the tests spawn.
 pub fn host() -> Arc<Host> {
     static HOST: OnceLock<Arc<Host>> = OnceLock::new();
     HOST.get_or_init(|| {
-        let no_disk_cache = CacheSettings {
-            enabled: false,
+        let cache = CacheSettings {
+            dir: Some(run_cache_home().join("switchyard/compiled")),
             ..CacheSettings::default()
         };
-        Arc::new(Host::with_cache(&no_disk_cache).expect("creating the host"))
+        Arc::new(Host::with_cache(&cache).expect("creating the host"))
     })
     .clone()
 }
@@ -290,9 +305,6 @@ pub struct Process {
     pub admin: Option<std::net::SocketAddr>,
     /// stderr lines, collected in the background.
     pub stderr: Arc<Mutex<Vec<String>>>,
-    /// The process's own default compile cache (see [`switchyard`]), unless
-    /// the test set `XDG_CACHE_HOME` itself.
-    _cache_home: Option<tempfile::TempDir>,
 }
 
 impl Process {
@@ -316,8 +328,6 @@ impl Process {
 
     fn start(wrapper: &[&str], config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Process {
         let binary = env!("CARGO_BIN_EXE_switchyard");
-        let cache_home = (!env.iter().any(|(name, _)| *name == "XDG_CACHE_HOME"))
-            .then(|| tempfile::tempdir().unwrap());
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut command = Command::new(program);
@@ -333,8 +343,9 @@ impl Process {
         if !extra.contains(&"--admin-listen") {
             command.args(["--admin-listen", "none"]);
         }
-        if let Some(home) = &cache_home {
-            command.env("XDG_CACHE_HOME", home.path());
+        // The run's compile cache, unless the test brings its own.
+        if !env.iter().any(|(name, _)| *name == "XDG_CACHE_HOME") {
+            command.env("XDG_CACHE_HOME", run_cache_home());
         }
         let mut child = command
             .args(extra)
@@ -371,7 +382,6 @@ impl Process {
             addr,
             admin,
             stderr,
-            _cache_home: cache_home,
         }
     }
 
@@ -424,8 +434,7 @@ fn collect_lines(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<S
 
 /// Run the binary to completion (for start-up failures): exit code, stderr.
 pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
-    let cache_home = tempfile::tempdir().unwrap();
-    let output = switchyard(cache_home.path())
+    let output = switchyard(run_cache_home())
         .args(args)
         .env("SWITCHYARD_ADMIN_LISTEN", "none")
         .stdin(Stdio::null())
