@@ -23,6 +23,9 @@ async fn wait_until_refused(addr: SocketAddr) {
     loop {
         match tokio::net::TcpStream::connect(addr).await {
             Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            // A connection still in the backlog when the listener closed is
+            // reset: closing, not yet closed for the next one. Try again.
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
             Err(error) => panic!("connecting to {addr}: {error}"),
             Ok(_) => assert!(
                 Instant::now() < deadline,
