@@ -4,12 +4,20 @@
 //! so output from concurrent requests never interleaves mid-line and can be
 //! traced back to the request that printed it. Lines are capped so a guest
 //! cannot make the host buffer without bound.
+//!
+//! The line being written belongs to the instance's stream, not to one
+//! output-stream handle: guests (wasi-libc, language runtimes) often take a
+//! fresh handle for each write, and `print("a", "b")` may arrive as several
+//! writes through several handles. Each handle writes into the same pending
+//! line, which is logged when its newline arrives or, when the instance ends
+//! without one, when the last handle goes.
 
 use crate::request::RequestTag;
 use arc_swap::ArcSwap;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -31,43 +39,48 @@ enum Tag {
     Current(Arc<ArcSwap<RequestTag>>),
 }
 
-/// A `StdoutStream` for wasmtime-wasi that writes into the log.
+/// A `StdoutStream` for wasmtime-wasi that writes into the log: one per
+/// stream of an instance; its clones (one per handle) share the pending line.
 #[derive(Clone)]
 pub struct GuestLog {
-    tag: Tag,
-    stream: Stream,
+    line: Arc<Mutex<Line>>,
 }
 
 impl GuestLog {
-    pub fn stdout(tag: RequestTag) -> GuestLog {
+    fn new(tag: Tag, stream: Stream) -> GuestLog {
         GuestLog {
-            tag: Tag::Fixed(tag),
-            stream: Stream::Stdout,
+            line: Arc::new(Mutex::new(Line {
+                tag,
+                stream,
+                text: Vec::new(),
+                truncated: false,
+            })),
         }
     }
 
+    pub fn stdout(tag: RequestTag) -> GuestLog {
+        GuestLog::new(Tag::Fixed(tag), Stream::Stdout)
+    }
+
     pub fn stderr(tag: RequestTag) -> GuestLog {
-        GuestLog {
-            tag: Tag::Fixed(tag),
-            stream: Stream::Stderr,
-        }
+        GuestLog::new(Tag::Fixed(tag), Stream::Stderr)
     }
 
     /// Stdout of a reused instance: each line is tagged with the request
     /// `current` holds when the line ends.
     pub fn stdout_of_current(current: Arc<ArcSwap<RequestTag>>) -> GuestLog {
-        GuestLog {
-            tag: Tag::Current(current),
-            stream: Stream::Stdout,
-        }
+        GuestLog::new(Tag::Current(current), Stream::Stdout)
     }
 
     /// Stderr of a reused instance; see [`GuestLog::stdout_of_current`].
     pub fn stderr_of_current(current: Arc<ArcSwap<RequestTag>>) -> GuestLog {
-        GuestLog {
-            tag: Tag::Current(current),
-            stream: Stream::Stderr,
-        }
+        GuestLog::new(Tag::Current(current), Stream::Stderr)
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        // A poisoned lock only means a panic mid-push; the line is still usable.
+        let mut line = self.line.lock().unwrap_or_else(|e| e.into_inner());
+        line.push(bytes);
     }
 }
 
@@ -79,26 +92,24 @@ impl IsTerminal for GuestLog {
 
 impl StdoutStream for GuestLog {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter {
-            log: self.clone(),
-            line: Vec::new(),
-            truncated: false,
-        })
+        Box::new(LineWriter { log: self.clone() })
     }
 }
 
-struct LineWriter {
-    log: GuestLog,
-    line: Vec<u8>,
+/// The line a stream is writing, and what to tag it with.
+struct Line {
+    tag: Tag,
+    stream: Stream,
+    text: Vec<u8>,
     truncated: bool,
 }
 
-impl LineWriter {
+impl Line {
     fn emit(&mut self) {
-        if self.line.is_empty() && !self.truncated {
+        if self.text.is_empty() && !self.truncated {
             return;
         }
-        let text = String::from_utf8_lossy(&self.line);
+        let text = String::from_utf8_lossy(&self.text);
         let text = text.trim_end_matches('\r');
         let cut = if self.truncated {
             " [line truncated]"
@@ -106,7 +117,7 @@ impl LineWriter {
             ""
         };
         let current;
-        let tag = match &self.log.tag {
+        let tag = match &self.tag {
             Tag::Fixed(tag) => tag,
             Tag::Current(cell) => {
                 current = cell.load();
@@ -114,7 +125,7 @@ impl LineWriter {
             }
         };
         let (route, request_id) = (&tag.route, &tag.request_id);
-        match self.log.stream {
+        match self.stream {
             Stream::Stdout => {
                 tracing::info!(target: "switchyard::guest", %route, %request_id, "stdout: {text}{cut}")
             }
@@ -122,7 +133,7 @@ impl LineWriter {
                 tracing::warn!(target: "switchyard::guest", %route, %request_id, "stderr: {text}{cut}")
             }
         }
-        self.line.clear();
+        self.text.clear();
         self.truncated = false;
     }
 
@@ -132,8 +143,8 @@ impl LineWriter {
                 Some(body) => (body, true),
                 None => (chunk, false),
             };
-            let room = MAX_LINE.saturating_sub(self.line.len());
-            self.line.extend_from_slice(&body[..body.len().min(room)]);
+            let room = MAX_LINE.saturating_sub(self.text.len());
+            self.text.extend_from_slice(&body[..body.len().min(room)]);
             self.truncated |= body.len() > room;
             if ends_line {
                 self.emit();
@@ -142,13 +153,26 @@ impl LineWriter {
     }
 }
 
+impl Drop for Line {
+    fn drop(&mut self) {
+        // The instance is gone: a last line without a newline is still
+        // worth logging.
+        self.emit();
+    }
+}
+
+/// One output-stream handle of the guest's.
+struct LineWriter {
+    log: GuestLog,
+}
+
 impl AsyncWrite for LineWriter {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.push(buf);
+        self.log.push(buf);
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -156,15 +180,7 @@ impl AsyncWrite for LineWriter {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.emit();
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
-    }
-}
-
-impl Drop for LineWriter {
-    fn drop(&mut self) {
-        // A last line without a newline is still worth logging.
-        self.emit();
     }
 }

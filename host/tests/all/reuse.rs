@@ -1,7 +1,7 @@
 //! Opt-in instance reuse (`instance_reuse = N`): state survives between
 //! requests on a reuse route and never on a normal one; a trap, a missed
 //! deadline or the reuse bound replaces the instance; the guardrails (413,
-//! memory, deadline, log tagging) hold on a reused instance. Over HTTP/1.1
+//! memory, deadline, log tagging, whole lines) hold on a reused instance. Over HTTP/1.1
 //! and h2c. The `counter` handler answers `count=N`, N being how many
 //! requests the instance that answered has served.
 
@@ -80,6 +80,32 @@ async fn guest_output_is_tagged_with_the_request_being_served() {
             let printed = format!("stdout: counter: count={}", count(&body));
             let line = wait_for_log(&[&id, "route=tagged", "switchyard::guest"]).await;
             assert!(line.contains(&printed), "{line}");
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_line_written_through_several_handles_is_logged_once_whole() {
+    let config = format!(
+        "{}{}",
+        route("/fresh", "counter").replace("[[route]]\n", "[[route]]\nname = \"split-fresh\"\n"),
+        reuse_route("/reused", "counter", 1000, "name = \"split-reused\"\n")
+    );
+    let server = TestServer::start(&config).await;
+    for (_, client) in clients() {
+        for (path, route) in [
+            ("/fresh?split", "split-fresh"),
+            ("/reused?split", "split-reused"),
+        ] {
+            let (status, body, id) = get_path(&server, &client, path).await;
+            assert_eq!(status, 200);
+            let printed = format!("stdout: counter: count={}", count(&body));
+            let route = format!("route={route}");
+            wait_for_log(&[&id, &route, &printed]).await;
+            // Six writes, one line: no fragment of it logged on its own.
+            let lines = log_lines_with(&[&id, &route, "stdout:"]);
+            assert_eq!(lines.len(), 1, "{lines:#?}");
         }
     }
     server.stop().await;

@@ -9,7 +9,9 @@
 //! in a host call forever (stopped by the host dropping the instance), so a
 //! test can see each of them end the instance. Every request also prints
 //! `counter: count=N` to stdout, so a test can check that the host tags the
-//! line with the request that printed it.
+//! line with the request that printed it; with `?split` the line goes out in
+//! six writes, each through a fresh `wasi:cli/stdout` handle (as language
+//! runtimes often do), and must still be logged as one line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,10 +26,13 @@ struct Counter;
 impl sdk::Guest for Counter {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
         let count = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
-        println!("counter: count={count}");
         let target = request.path_with_query().unwrap_or_default();
         let query = sdk::query(&target);
         let asked = |what: &str| query.iter().any(|(key, _)| key == what);
+        match asked("split") {
+            true => print_in_pieces(&format!("counter: count={count}\n")),
+            false => println!("counter: count={count}"),
+        }
         if asked("trap") {
             panic!("counter: trap requested at count={count}");
         }
@@ -42,6 +47,17 @@ impl sdk::Guest for Counter {
         }
         if let Err(e) = sdk::respond_text(out, 200, &format!("count={count}\n")) {
             eprintln!("counter: {e}");
+        }
+    }
+}
+
+/// Write `line` in six pieces, each through its own stdout handle.
+fn print_in_pieces(line: &str) {
+    let step = line.len().div_ceil(6);
+    for piece in line.as_bytes().chunks(step) {
+        let stdout = sdk::wasi::cli::stdout::get_stdout();
+        if let Err(e) = stdout.blocking_write_and_flush(piece) {
+            eprintln!("counter: stdout: {e}");
         }
     }
 }
