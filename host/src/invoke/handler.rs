@@ -119,8 +119,10 @@ impl Handler {
     /// The same compiled component under a route's (possibly edited)
     /// settings: no recompilation.
     pub fn reconfigure(&self, route: &RouteConfig) -> Result<Handler, LoadError> {
+        // Every outbound setting, timeouts included, or an edit of one of
+        // them alone would be ignored until the component changed.
         let outbound = if route.limits.allowed_outbound_hosts == self.limits.allowed_outbound_hosts
-            && route.limits.max_outbound_concurrency == self.limits.max_outbound_concurrency
+            && OutboundLimits::from(&route.limits) == OutboundLimits::from(&self.limits)
         {
             self.outbound.clone()
         } else {

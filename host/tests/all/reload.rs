@@ -355,3 +355,42 @@ async fn non_rust_handlers_hot_reload_too() {
     .await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_edit_of_an_outbound_timeout_alone_takes_effect() {
+    // A server that accepts and never answers.
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/", stalled.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = stalled.accept().await {
+            held.push(stream);
+        }
+    });
+    let config = |extra: &str| {
+        format!(
+            "[[route]]\npath = \"/fetch\"\nname = \"fetch-retimed\"\ncomponent = \"{}\"\n\
+             allowed_outbound_hosts = [\"http://127.0.0.1:*\"]\ntimeout_ms = 20000\n{extra}",
+            component("fetch").display()
+        )
+    };
+    let server = TestServer::start_watching(&config("")).await;
+    std::fs::write(
+        &server.config_file,
+        config("outbound_first_byte_timeout_ms = 300\n"),
+    )
+    .unwrap();
+    wait_for_log(&["route=fetch-retimed", "route settings changed"]).await;
+
+    let started = Instant::now();
+    let response = get(&http1(), server.url(&format!("/fetch?url={target}"))).await;
+    let (took, status) = (started.elapsed(), response.status());
+    let body = response.text().await.unwrap();
+    // Under the old 30 s first-byte timeout this would wait for the
+    // route's 20 s deadline and end in a 504.
+    assert!(
+        took < Duration::from_secs(5) && status == 502 && body.contains("timeout"),
+        "after {took:?}: {status} {body}: the edited outbound_first_byte_timeout_ms was ignored"
+    );
+    server.stop().await;
+}

@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// How much outbound traffic one route's guests may make.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutboundLimits {
     /// Requests in flight at once, counting each until its response body ends.
     pub max_concurrency: usize,
