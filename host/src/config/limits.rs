@@ -4,8 +4,10 @@
 //! `[[route]]`; [`ServerLimits`] come from `[server]`. The defaults are safe
 //! for untrusted handlers and documented in README.md.
 
+use ipnet::IpNet;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// Component instances (requests in flight, over all routes) the engine's
@@ -77,6 +79,21 @@ pub struct ServerLimits {
     pub max_header_count: usize,
     /// Largest request head in bytes (`max_header_bytes`, default 64 KiB): 431.
     pub max_header_bytes: usize,
+    /// Peers whose `X-Forwarded-For` is believed (`trusted_proxies`, CIDRs
+    /// or addresses, default none): from them the header is kept and the
+    /// peer appended; from anyone else it is replaced by the peer address.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl ServerLimits {
+    /// Whether `peer` is one of the `trusted_proxies`.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        let peer = match peer {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+            v4 => v4,
+        };
+        self.trusted_proxies.iter().any(|net| net.contains(&peer))
+    }
 }
 
 impl Default for ServerLimits {
@@ -88,6 +105,7 @@ impl Default for ServerLimits {
             idle_timeout: Duration::from_secs(60),
             max_header_count: 100,
             max_header_bytes: 64 << 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -116,6 +134,7 @@ pub(crate) struct RawServer {
     idle_timeout_ms: Option<i64>,
     max_header_count: Option<i64>,
     max_header_bytes: Option<i64>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// `value` if within `min..=max`, else a message naming `key` and the range.
@@ -217,6 +236,25 @@ impl RawServer {
                 Some(n) => bounded("max_header_bytes", n, 8192, 16 << 20)? as usize,
                 None => d.max_header_bytes,
             },
+            trusted_proxies: match self.trusted_proxies {
+                Some(entries) => entries
+                    .iter()
+                    .map(|entry| proxy_network(entry))
+                    .collect::<Result<_, _>>()?,
+                None => d.trusted_proxies,
+            },
         })
     }
+}
+
+/// One `trusted_proxies` entry: a CIDR (`10.0.0.0/8`, `fd00::/8`) or a
+/// single address.
+fn proxy_network(entry: &str) -> Result<IpNet, String> {
+    entry
+        .parse::<IpNet>()
+        .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| {
+            format!("`trusted_proxies`: {entry:?} is neither a CIDR (10.0.0.0/8) nor an IP address")
+        })
 }

@@ -191,6 +191,23 @@ fn max_concurrent_requests_is_capped_at_the_instance_pool() {
 }
 
 #[test]
+fn trusted_proxies_take_cidrs_and_addresses_and_nothing_else() {
+    let c = parse("[server]\ntrusted_proxies = [\"10.1.2.3/8\", \"fd00::1\"]\n").unwrap();
+    let trusts = |ip: &str| c.server.trusts(ip.parse().unwrap());
+    assert!(trusts("10.200.0.1") && trusts("fd00::1") && trusts("::ffff:10.0.0.9"));
+    assert!(!trusts("11.0.0.1") && !trusts("fd00::2") && !trusts("127.0.0.1"));
+    assert!(!parse("")
+        .unwrap()
+        .server
+        .trusts("127.0.0.1".parse().unwrap()));
+    let e = error("[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n");
+    assert!(
+        e.contains("[server]") && e.contains("\"10.0.0.0/33\" is neither a CIDR"),
+        "{e}"
+    );
+}
+
+#[test]
 fn the_cache_table_is_optional_and_resolved_against_the_file() {
     let c = parse("").unwrap();
     assert_eq!(c.cache, CacheSettings::default());

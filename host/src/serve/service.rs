@@ -11,7 +11,7 @@ use super::access::{self, AccessBody, AccessRecord, InFlight};
 use crate::body::{plain, ResponseBody};
 use crate::config::ServerLimits;
 use crate::invoke::{Admission, InvokeError};
-use crate::request::{OverTls, RequestTag};
+use crate::request::{ClientAddr, OverTls, RequestTag};
 use crate::routing::Registry;
 use http::{HeaderValue, StatusCode};
 use hyper::body::Incoming;
@@ -24,6 +24,8 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 /// The response header carrying the request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Forwarding chain header; see [`Service::distrust_forwarded_for`].
+const FORWARDED_FOR: &str = "x-forwarded-for";
 /// The response header carrying the generation of the handler that answered.
 pub const GENERATION_HEADER: &str = "x-switchyard-generation";
 
@@ -36,6 +38,9 @@ pub struct Service {
     slots: Arc<Semaphore>,
     /// How long a request may wait for a slot before a 503.
     queue_timeout: Duration,
+    /// `max_header_count` (hyper enforces it itself only on HTTP/1) and
+    /// whose `X-Forwarded-For` to believe.
+    limits: ServerLimits,
 }
 
 impl Service {
@@ -51,6 +56,7 @@ impl Service {
             next_id: AtomicU64::new(1),
             slots: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
             queue_timeout: limits.queue_timeout,
+            limits: limits.clone(),
         }
     }
 
@@ -90,12 +96,26 @@ impl Service {
         format!("{:08x}-{n:x}", self.id_prefix).into()
     }
 
+    /// An `X-Forwarded-For` is only as true as whoever sent it: keep it from
+    /// a trusted proxy (the upstream hop appends the peer to it), drop it
+    /// from anyone else so neither guests nor upstreams see a forged chain.
+    fn distrust_forwarded_for<B>(&self, request: &mut hyper::Request<B>) {
+        let trusted = request
+            .extensions()
+            .get::<ClientAddr>()
+            .is_some_and(|ClientAddr(peer)| self.limits.trusts(peer.ip()));
+        if !trusted {
+            request.headers_mut().remove(FORWARDED_FOR);
+        }
+    }
+
     /// Serve one request. Never fails: every error becomes a response.
     pub async fn handle(
         &self,
-        request: hyper::Request<Incoming>,
+        mut request: hyper::Request<Incoming>,
     ) -> Result<hyper::Response<ResponseBody>, Infallible> {
         let started = Instant::now();
+        self.distrust_forwarded_for(&mut request);
         let request_id = self.request_id(&request);
         let method = request.method().clone();
         let path = request.uri().path().to_string();
@@ -105,8 +125,23 @@ impl Service {
         };
         let snapshot = self.registry.snapshot();
 
-        let (mut response, route_name, generation, in_flight) = match snapshot.route(&path) {
-            None => (
+        // hyper counts header lines on HTTP/1 only; HTTP/2 gets the same limit here.
+        let too_many_headers = request.headers().len() > self.limits.max_header_count;
+        let route = match too_many_headers {
+            true => Err(()),
+            false => Ok(snapshot.route(&path)),
+        };
+        let (mut response, route_name, generation, in_flight) = match route {
+            Err(()) => (
+                plain(
+                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "too many request headers (max_header_count)\n",
+                ),
+                None,
+                None,
+                InFlight::enter(None),
+            ),
+            Ok(None) => (
                 plain(
                     StatusCode::NOT_FOUND,
                     "not found: no route matches this path\n",
@@ -115,7 +150,7 @@ impl Service {
                 None,
                 InFlight::enter(None),
             ),
-            Some(route) => {
+            Ok(Some(route)) => {
                 let in_flight = InFlight::enter(Some(route.chain.route()));
                 let tag = RequestTag {
                     route: route.chain.route().clone(),

@@ -253,7 +253,7 @@ async fn the_server_wide_limit_answers_503_on_every_route() {
 }
 
 #[tokio::test]
-async fn more_headers_than_max_header_count_get_431() {
+async fn more_headers_than_max_header_count_get_431_over_both_protocols() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let config = format!(
         "[server]\nmax_header_count = 10\n{}",
@@ -278,6 +278,22 @@ async fn more_headers_than_max_header_count_get_431() {
     let refused = send(20).await;
     assert!(refused.starts_with("HTTP/1.1 431"), "{refused}");
     assert_eq!(get(&http1(), server.url("/hello")).await.status(), 200);
+
+    // The same limit over HTTP/2, where hyper does not count headers.
+    let h2 = |count: usize| {
+        let mut request = http2().get(server.url("/hello"));
+        for i in 0..count {
+            request = request.header(format!("x-extra-{i}"), i.to_string());
+        }
+        request.send()
+    };
+    assert_eq!(h2(5).await.unwrap().status(), 200);
+    let refused = h2(20).await.unwrap();
+    assert_eq!(refused.status(), 431);
+    assert!(
+        request_id(&refused).len() > 1,
+        "answered by the service, with an id"
+    );
     server.stop().await;
 }
 

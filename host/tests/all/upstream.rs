@@ -201,3 +201,38 @@ async fn an_upstream_body_that_stalls_midway_is_cut_after_the_between_bytes_time
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy() {
+    let upstream = Upstream::start().await;
+    let routes = proxied("/up/...", "up", &[], &upstream.url, "") + &route("/echo", "echo");
+    let trusting = "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n";
+    for (server_table, forwarded) in [("", "127.0.0.1"), (trusting, "10.9.8.7, 127.0.0.1")] {
+        let server = TestServer::start(&format!("{server_table}{routes}")).await;
+        for (protocol, client) in clients() {
+            let send = |path: &str| {
+                client
+                    .get(server.url(path))
+                    .header("x-forwarded-for", "10.9.8.7")
+                    .send()
+            };
+            let response = send("/up/x").await.unwrap();
+            assert_eq!(response.status(), 200, "{protocol}");
+            let seen = upstream.last();
+            let header: Vec<_> = seen.headers.get_all("x-forwarded-for").iter().collect();
+            assert_eq!(
+                header,
+                [forwarded],
+                "{protocol}, trusting: {server_table:?}"
+            );
+
+            // A guest sees the client's header only when it came from a
+            // trusted proxy, too.
+            let echoed = send("/echo").await.unwrap();
+            let echoed = echoed.headers().get("x-echo-x-forwarded-for");
+            let want = (!server_table.is_empty()).then_some("10.9.8.7");
+            assert_eq!(echoed.map(|v| v.to_str().unwrap()), want, "{protocol}");
+        }
+        server.stop().await;
+    }
+}

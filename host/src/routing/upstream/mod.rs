@@ -158,7 +158,8 @@ impl Upstream {
 }
 
 /// Add the `X-Forwarded-*` headers: the client's address appended to any
-/// `X-Forwarded-For` already present, the scheme and the host it asked for.
+/// `X-Forwarded-For` already present (the service keeps one only when it
+/// came from a `trusted_proxies` peer), the scheme and the host it asked for.
 fn forwarded(headers: &mut HeaderMap, origin: &Origin) {
     const FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
     const PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
