@@ -161,9 +161,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("starting the tokio runtime")?;
     runtime.block_on(async move {
         // First, so /healthz answers (and /readyz says 503) while routes load.
-        let admin = match args.admin_listen.0 {
-            Some(address) => Some(start_admin(address, &config, token).await?),
-            None => None,
+        let (admin, admin_address) = match args.admin_listen.0 {
+            Some(address) => {
+                let (admin, address) = start_admin(address, &config, token).await?;
+                (Some(admin), Some(address))
+            }
+            None => (None, None),
         };
         let mut cache = config.cache.clone();
         if let Some(dir) = args.cache_dir {
@@ -171,7 +174,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         cache.enabled &= !args.no_cache;
         let host = Arc::new(Host::with_cache(&cache)?);
-        let service = switchyard::load(host, &config)?;
+        let service = switchyard::load(host.clone(), &config)?;
+        // Guests must not reach the admin API (serve() adds the main listener).
+        let _admin_own = admin_address.map(|address| host.own_addresses().hold(address));
         if let Some(admin) = &admin {
             admin.ready(service.registry().clone());
         }
@@ -217,12 +222,13 @@ fn check(args: CheckArgs) -> std::process::ExitCode {
     }
 }
 
-/// Bind the admin listener, announce it, and serve it in the background.
+/// Bind the admin listener, announce it, and serve it in the background;
+/// returns the address it is bound to.
 async fn start_admin(
     address: SocketAddr,
     config: &Config,
     token: Option<admin::Token>,
-) -> anyhow::Result<Arc<admin::Admin>> {
+) -> anyhow::Result<(Arc<admin::Admin>, SocketAddr)> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} (--admin-listen)"))?;
@@ -236,7 +242,7 @@ async fn start_admin(
     let admin = Arc::new(admin::Admin::new(config, token));
     println!("admin listening on http://{address}");
     tokio::spawn(admin::serve(listener, admin.clone()));
-    Ok(admin)
+    Ok((admin, address))
 }
 
 /// Install SIGINT and SIGTERM handlers now; the future resolves on the

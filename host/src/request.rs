@@ -1,6 +1,7 @@
 //! What every layer knows about a request it is working on: who it is for
 //! ([`RequestTag`], on every log line about it), where it came from
-//! ([`ClientAddr`], [`OverTls`], put on it by the server), and the body
+//! ([`ClientAddr`], [`OverTls`], put on it by the server), how deeply it is
+//! nested in guests' outbound requests ([`HOPS_HEADER`]), and the body
 //! length it declares.
 //!
 //! These sit at the bottom of the crate so that the guest's log, the
@@ -16,6 +17,24 @@ use std::sync::Arc;
 pub struct RequestTag {
     pub route: Arc<str>,
     pub request_id: Arc<str>,
+    /// How many Switchyard guests' outbound requests this request is
+    /// nested in ([`HOPS_HEADER`]; 0 from a client).
+    pub hops: u32,
+}
+
+/// Counts the guest outbound requests a request is nested in: the host sets
+/// it to one more than the incoming request's on every request a guest
+/// sends, and the outbound gate refuses to nest deeper than its limit, so a
+/// guest that calls its own server (directly or through a proxy) ends.
+pub const HOPS_HEADER: &str = "x-switchyard-hops";
+
+/// The request's [`HOPS_HEADER`] count; 0 when absent or not a number.
+pub fn hops<B>(request: &http::Request<B>) -> u32 {
+    request
+        .headers()
+        .get(HOPS_HEADER)
+        .and_then(|v| v.to_str().ok()?.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// The client's address, put on each request by the server (for

@@ -33,6 +33,11 @@ pub const RELOAD_FAILURES: &str = "switchyard_reload_failures_total";
 /// Requests stopped by a limit, by `route` and `limit`: `timeout`,
 /// `memory`, `concurrency`, `request_body`, `outbound_denied`.
 pub const LIMIT_HITS: &str = "switchyard_limit_hits_total";
+/// Guest outbound requests refused for where they would connect, by `route`
+/// and `class`: an address range (`loopback`, `private`, `link-local`, ...,
+/// see `guest/outbound/address.rs`), `own-listener` (this server or its
+/// admin listener) or `hops` (too many nested calls through servers).
+pub const OUTBOUND_REFUSED: &str = "switchyard_outbound_refused_total";
 
 /// Latency buckets (seconds): 0.5 ms to 30 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -82,11 +87,21 @@ fn describe() {
         LIMIT_HITS,
         "Requests stopped by a limit, by route and limit."
     );
+    describe_counter!(
+        OUTBOUND_REFUSED,
+        "Guest outbound requests refused for their destination address, by route and class."
+    );
 }
 
 /// Count a request stopped by `limit` on `route`.
 pub fn limit_hit(route: &str, limit: &'static str) {
     metrics::counter!(LIMIT_HITS, "route" => route.to_string(), "limit" => limit).increment(1);
+}
+
+/// Count a guest outbound request refused for where it would connect.
+pub fn outbound_refused(route: &str, class: &'static str) {
+    metrics::counter!(OUTBOUND_REFUSED, "route" => route.to_string(), "class" => class)
+        .increment(1);
 }
 
 /// Record one guest instantiation.

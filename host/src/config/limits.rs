@@ -41,6 +41,11 @@ pub struct Limits {
     pub outbound_first_byte_timeout: Duration,
     /// `outbound_between_bytes_timeout_ms`, default 30 s.
     pub outbound_between_bytes_timeout: Duration,
+    /// Whether allowed outbound names may resolve to loopback, private,
+    /// link-local and other non-public addresses (`allow_private_networks`,
+    /// default false; a pattern naming an IP address allows that address
+    /// either way).
+    pub allow_private_networks: bool,
 }
 
 impl Default for Limits {
@@ -55,6 +60,7 @@ impl Default for Limits {
             outbound_connect_timeout: Duration::from_secs(5),
             outbound_first_byte_timeout: Duration::from_secs(30),
             outbound_between_bytes_timeout: Duration::from_secs(30),
+            allow_private_networks: false,
         }
     }
 }
@@ -121,6 +127,7 @@ pub(crate) struct RawLimits {
     outbound_connect_timeout_ms: Option<i64>,
     outbound_first_byte_timeout_ms: Option<i64>,
     outbound_between_bytes_timeout_ms: Option<i64>,
+    allow_private_networks: Option<bool>,
     #[serde(flatten)]
     unknown: BTreeMap<String, toml::Value>,
 }
@@ -200,6 +207,9 @@ impl RawLimits {
                 self.outbound_between_bytes_timeout_ms,
                 base.outbound_between_bytes_timeout,
             )?,
+            allow_private_networks: self
+                .allow_private_networks
+                .unwrap_or(base.allow_private_networks),
         })
     }
 }

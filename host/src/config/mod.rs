@@ -56,7 +56,7 @@ use limits::{RawLimits, RawServer};
 pub use middleware::MiddlewareConfig;
 use names::validate_env;
 pub use names::validate_name;
-pub use outbound::AllowedHosts;
+pub use outbound::{AllowedHosts, Grant};
 pub use pattern::{Pattern, PatternError};
 pub use route::RouteConfig;
 use serde::Deserialize;

@@ -4,10 +4,11 @@
 //!
 //! Pure data, like the route patterns: the config checks every pattern
 //! before the server starts, and the guest layer's outbound gate asks
-//! [`AllowedHosts::allows`] for each request. Names are compared as
-//! written, never resolved.
+//! [`AllowedHosts::grant`] for each request. Names are compared as
+//! written, never resolved: the sender resolves them, and refuses private
+//! addresses unless the grant names the address itself ([`Grant::Address`]).
 
-use std::net::Ipv6Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// A route's allow-list, in config order.
 #[derive(Debug, Default, PartialEq)]
@@ -24,18 +25,35 @@ impl AllowedHosts {
             .map(AllowedHosts)
     }
 
-    /// Whether any pattern allows a request to `uri`.
-    pub fn allows(&self, uri: &http::Uri) -> bool {
-        let Some(target) = Target::of(uri) else {
-            return false;
-        };
-        self.0.iter().any(|pattern| pattern.matches(&target))
+    /// How the allow-list allows a request to `uri`, if it does: by an IP
+    /// address written in a pattern when any matching pattern is one, else
+    /// by a name or wildcard.
+    pub fn grant(&self, uri: &http::Uri) -> Option<Grant> {
+        let target = Target::of(uri)?;
+        let mut matching = self.0.iter().filter(|pattern| pattern.matches(&target));
+        let first = matching.next()?;
+        match first.host.is_address() || matching.any(|p| p.host.is_address()) {
+            true => Some(Grant::Address),
+            false => Some(Grant::Name),
+        }
     }
 
     /// Whether nothing at all is allowed.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// How a request's URL was allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// A pattern names the URL's host as an IP address
+    /// (`http://127.0.0.1:8081`, `http://[::1]:*`): the operator chose that
+    /// very address, loopback or private as it may be.
+    Address,
+    /// By a name (`https://api.example.com`) or a wildcard (`*`,
+    /// `*.example.com`), which says nothing about the addresses it resolves to.
+    Name,
 }
 
 /// One allow-list entry: `scheme://host[:port]`, lowercased.
@@ -122,6 +140,16 @@ impl Pattern {
 }
 
 impl HostPattern {
+    /// Whether the pattern is one IP address: a dotted-quad IPv4 address
+    /// (as Rust reads them: no `127.1`, no leading zeros) or a bracketed IPv6 one.
+    fn is_address(&self) -> bool {
+        match self {
+            HostPattern::Exact(name) => name.parse::<Ipv4Addr>().is_ok(),
+            HostPattern::Ipv6(_) => true,
+            HostPattern::Any | HostPattern::Subdomain(_) => false,
+        }
+    }
+
     fn parse(host: &str) -> Result<HostPattern, &'static str> {
         if host == "*" {
             return Ok(HostPattern::Any);
@@ -184,5 +212,54 @@ impl Target {
             host: uri.host()?.to_ascii_lowercase(),
             port,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(patterns: &[&str], url: &str) -> Option<Grant> {
+        let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        AllowedHosts::parse(&patterns)
+            .unwrap()
+            .grant(&url.parse().unwrap())
+    }
+
+    #[test]
+    fn a_pattern_naming_the_address_grants_that_address() {
+        let literal = ["http://127.0.0.1:*", "http://[::1]:8080"];
+        assert_eq!(grant(&literal, "http://127.0.0.1:9/"), Some(Grant::Address));
+        assert_eq!(grant(&literal, "http://[0::1]:8080/"), Some(Grant::Address));
+        assert_eq!(grant(&literal, "http://localhost:9/"), None);
+    }
+
+    #[test]
+    fn names_and_wildcards_grant_only_a_name() {
+        assert_eq!(
+            grant(&["http://*:*"], "http://127.0.0.1:9/"),
+            Some(Grant::Name)
+        );
+        assert_eq!(grant(&["http://*:*"], "http://[::1]:9/"), Some(Grant::Name));
+        assert_eq!(
+            grant(&["http://localhost:*"], "http://localhost:9/"),
+            Some(Grant::Name)
+        );
+        assert_eq!(
+            grant(&["http://*.example.com"], "http://a.example.com/"),
+            Some(Grant::Name)
+        );
+        // Not an address as Rust reads one: glibc would make it 127.0.0.1.
+        assert_eq!(
+            grant(&["http://127.1:*"], "http://127.1:9/"),
+            Some(Grant::Name)
+        );
+    }
+
+    #[test]
+    fn any_matching_address_pattern_wins_over_a_wildcard() {
+        let both = ["http://*:*", "http://127.0.0.1:8081"];
+        assert_eq!(grant(&both, "http://127.0.0.1:8081/"), Some(Grant::Address));
+        assert_eq!(grant(&both, "http://127.0.0.1:8082/"), Some(Grant::Name));
     }
 }

@@ -12,6 +12,7 @@ use super::guarded::GuardedBody;
 use super::reuse::{InstanceRecipe, ReusePool};
 use crate::body::LimitedBody;
 use crate::config::{Limits, RouteConfig};
+use crate::guest::outbound::address::OwnAddresses;
 use crate::guest::{NextHop, OutboundGate, OutboundLimits, RequestState};
 use crate::request::{content_length, RequestTag};
 use crate::runtime::{digest, Digest, Host};
@@ -97,8 +98,8 @@ impl Handler {
         let pre = host
             .prepare(bytes, digest, route.instance_reuse > 0)
             .map_err(|reason| LoadError::new(route, reason))?;
-        let outbound =
-            outbound_gate(&route.limits).map_err(|reason| LoadError::new(route, reason))?;
+        let outbound = outbound_gate(&route.limits, host.own_addresses())
+            .map_err(|reason| LoadError::new(route, reason))?;
         let outbound = Arc::new(outbound);
         Ok(Handler {
             route: route.name.as_str().into(),
@@ -123,10 +124,15 @@ impl Handler {
         // them alone would be ignored until the component changed.
         let outbound = if route.limits.allowed_outbound_hosts == self.limits.allowed_outbound_hosts
             && OutboundLimits::from(&route.limits) == OutboundLimits::from(&self.limits)
+            && route.limits.allow_private_networks == self.limits.allow_private_networks
         {
             self.outbound.clone()
         } else {
-            Arc::new(outbound_gate(&route.limits).map_err(|reason| LoadError::new(route, reason))?)
+            let own = self.outbound.own_addresses();
+            Arc::new(
+                outbound_gate(&route.limits, own)
+                    .map_err(|reason| LoadError::new(route, reason))?,
+            )
         };
         Ok(Handler {
             route: route.name.as_str().into(),
@@ -343,7 +349,8 @@ fn reuse_pool(
     })
 }
 
-fn outbound_gate(limits: &Limits) -> anyhow::Result<OutboundGate> {
-    OutboundGate::new(&limits.allowed_outbound_hosts, OutboundLimits::from(limits))
+fn outbound_gate(limits: &Limits, own: &OwnAddresses) -> anyhow::Result<OutboundGate> {
+    let (hosts, own) = (&limits.allowed_outbound_hosts, own.clone());
+    OutboundGate::new(hosts, OutboundLimits::from(limits), own)
         .map_err(|reason| anyhow::anyhow!("allowed_outbound_hosts: {reason}"))
 }

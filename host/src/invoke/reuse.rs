@@ -222,6 +222,7 @@ impl HandlerState for RouteInstances {
         let tag = Arc::new(ArcSwap::from_pointee(RequestTag {
             route: recipe.route.clone(),
             request_id: "-".into(),
+            hops: 0,
         }));
         let state = RequestState::for_reuse(
             &recipe.env,

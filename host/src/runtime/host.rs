@@ -11,6 +11,7 @@ use super::compile_cache::CompileCache;
 use super::digest::Digest;
 use super::header::check_component_header;
 use crate::config::CacheSettings;
+use crate::guest::outbound::address::OwnAddresses;
 use crate::guest::RequestState;
 use anyhow::Context as _;
 use std::collections::VecDeque;
@@ -36,6 +37,9 @@ pub struct Host {
     fresh: Runtime,
     reusing: Mutex<Option<Arc<Runtime>>>,
     cache: CacheSettings,
+    /// The listeners of the servers on this host, which every route's
+    /// outbound gate refuses (the server adds them as it binds).
+    own: OwnAddresses,
 }
 
 impl Host {
@@ -60,7 +64,14 @@ impl Host {
             fresh: Runtime::new(cache, false)?,
             reusing: Mutex::new(None),
             cache: cache.clone(),
+            own: OwnAddresses::default(),
         })
+    }
+
+    /// The addresses guests on this host may never reach: add a listener
+    /// with [`OwnAddresses::hold`] for as long as it listens.
+    pub fn own_addresses(&self) -> &OwnAddresses {
+        &self.own
     }
 
     /// The engine fresh-instance handlers (every route by default) run on.

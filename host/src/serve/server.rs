@@ -82,6 +82,10 @@ pub async fn serve(
         .keep_alive_timeout(limits.idle_timeout);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    // No guest of this host may call back into this listener.
+    let own = listener
+        .local_addr()
+        .map(|addr| service.registry().host().own_addresses().hold(addr));
     tokio::pin!(shutdown);
 
     loop {
@@ -129,6 +133,7 @@ pub async fn serve(
         }
     }
 
+    drop(own);
     drop(listener);
     tracing::info!(
         connections = graceful.count(),

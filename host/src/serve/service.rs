@@ -155,6 +155,7 @@ impl Service {
                 let tag = RequestTag {
                     route: route.chain.route().clone(),
                     request_id: request_id.clone(),
+                    hops: crate::request::hops(&request),
                 };
                 let chain = &route.chain;
                 let invoked = match self.admit(chain.slots()).await {

@@ -20,6 +20,7 @@ mod malformed;
 mod metrics;
 mod middleware;
 mod outbound;
+mod outbound_private;
 mod polyglot;
 mod properties;
 mod reload;

@@ -1,28 +1,47 @@
 //! Outbound HTTP from guests (`wasi:http/outgoing-handler`): denied unless a
-//! route allows it.
+//! route allows it, and never to the host's own network by name.
 //!
 //! A handler gets no network unless the operator grants it. Each route has
 //! one [`OutboundGate`]: the `scheme://host[:port]` patterns it may reach and
 //! the limits on reaching them. A request outside the list fails inside the
 //! guest with the wasi:http error code `HTTP-request-denied`, an error the
 //! guest can handle rather than a trap, and the host logs which route tried to
-//! reach which URL. An allowed request goes out through wasmtime-wasi-http's
-//! default sender with the route's timeouts as upper bounds on the guest's
-//! own, and holds one of the route's permits until its response body is done,
-//! so a slow upstream cannot make one route hoard connections.
+//! reach which URL.
+//!
+//! An allowed request goes out through our own sender ([`connect`]): the
+//! name is resolved, and an address that is loopback, private, link-local
+//! or otherwise not public ([`address`]) is refused with
+//! `HTTP-request-denied` unless a pattern names that address itself or the
+//! route sets `allow_private_networks`. This server's own listeners are
+//! refused always, and a request already nested [`MAX_HOPS`] deep in guest
+//! outbound requests fails with `loop-detected`, so a guest calling its own
+//! server ends. The route's timeouts are upper bounds on the guest's own,
+//! and each request holds one of the route's permits until its response
+//! body is done, so a slow upstream cannot make one route hoard connections.
 
+pub mod address;
+mod connect;
+
+use self::address::{classify, OwnAddresses};
+use self::connect::{Destination, Timing};
 use super::next::{is_next, NextHop};
 use crate::body::Holding;
-use crate::config::{AllowedHosts, Limits};
-use crate::request::RequestTag;
+use crate::config::{AllowedHosts, Grant, Limits};
+use crate::request::{RequestTag, HOPS_HEADER};
 use crate::telemetry;
 use http_body_util::BodyExt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// The deepest a guest outbound request may be nested in others (its
+/// [`HOPS_HEADER`] count): enough for services that call each other, few
+/// enough that a guest fetching its own server stops at once.
+pub const MAX_HOPS: u32 = 8;
 
 /// How much outbound traffic one route's guests may make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +52,8 @@ pub struct OutboundLimits {
     pub connect_timeout: Duration,
     pub first_byte_timeout: Duration,
     pub between_bytes_timeout: Duration,
+    /// Whether allowed names may resolve to non-public addresses.
+    pub allow_private_networks: bool,
 }
 
 impl From<&Limits> for OutboundLimits {
@@ -43,6 +64,7 @@ impl From<&Limits> for OutboundLimits {
             connect_timeout: limits.outbound_connect_timeout,
             first_byte_timeout: limits.outbound_first_byte_timeout,
             between_bytes_timeout: limits.outbound_between_bytes_timeout,
+            allow_private_networks: limits.allow_private_networks,
         }
     }
 }
@@ -55,12 +77,20 @@ pub struct OutboundGate {
     /// Requests denied since the gate was made (read by the unit tests;
     /// operators see the `outbound_denied` limit-hit metric).
     denied: AtomicU64,
+    /// This process's listeners, which no guest may reach.
+    own: OwnAddresses,
+    /// Made at the first `https://` request.
+    tls: OnceLock<Arc<rustls::ClientConfig>>,
 }
 
 impl OutboundGate {
-    /// A gate allowing `patterns` (as written in the config), or the first
-    /// pattern that is not `scheme://host[:port]` and why.
-    pub fn new(patterns: &[String], limits: OutboundLimits) -> Result<OutboundGate, String> {
+    /// A gate allowing `patterns` (as written in the config) but never `own`,
+    /// or the first pattern that is not `scheme://host[:port]` and why.
+    pub fn new(
+        patterns: &[String],
+        limits: OutboundLimits,
+        own: OwnAddresses,
+    ) -> Result<OutboundGate, String> {
         if limits.max_concurrency == 0 {
             return Err("outbound max concurrency must be at least 1".into());
         }
@@ -71,11 +101,14 @@ impl OutboundGate {
             limits,
             permits: Arc::new(Semaphore::new(permits)),
             denied: AtomicU64::new(0),
+            own,
+            tls: OnceLock::new(),
         })
     }
 
-    fn allows(&self, uri: &http::Uri) -> bool {
-        self.allowed.allows(uri)
+    /// The listeners this gate refuses, for a gate made from this one.
+    pub fn own_addresses(&self) -> &OwnAddresses {
+        &self.own
     }
 
     /// The guest's timeouts, each capped by the route's.
@@ -155,7 +188,7 @@ impl WasiHttpHooks for Outbound {
             });
         }
         let (gate, tag, url) = (self.gate.clone(), self.tag.clone(), request.uri().clone());
-        if !gate.allows(&url) {
+        let Some(grant) = gate.allowed.grant(&url) else {
             gate.denied.fetch_add(1, Ordering::Relaxed);
             telemetry::limit_hit(&tag.route, "outbound_denied");
             let why = match gate.allowed.is_empty() {
@@ -165,7 +198,19 @@ impl WasiHttpHooks for Outbound {
             tracing::warn!(route = %tag.route, request_id = %tag.request_id, url = %url,
                 "outbound request denied: {why}");
             return Box::new(async { Err(Error::HttpRequestDenied) });
+        };
+        if tag.hops >= MAX_HOPS {
+            telemetry::outbound_refused(&tag.route, "hops");
+            tracing::warn!(route = %tag.route, request_id = %tag.request_id, url = %url,
+                hops = tag.hops, "outbound request refused: the request is already nested \
+                {} deep in guest outbound requests (the most is {MAX_HOPS}): \
+                is a guest calling its own server?", tag.hops);
+            return Box::new(async { Err(Error::LoopDetected) });
         }
+        let mut request = request;
+        request
+            .headers_mut()
+            .insert(HOPS_HEADER, http::HeaderValue::from(tag.hops + 1));
         let options = gate.options(options);
         Box::new(async move {
             let wait = options
@@ -178,14 +223,23 @@ impl WasiHttpHooks for Outbound {
                     "outbound request refused: the route's outbound concurrency limit was reached");
                 return Err(Error::ConnectionLimitReached);
             };
-            // The default sender bounds the TCP connect and the first byte, not
-            // the TLS handshake between them: bound the whole, too.
-            let first_byte = options.first_byte_timeout;
-            let bound = wait + first_byte.unwrap_or(gate.limits.first_byte_timeout);
-            let send = wasmtime_wasi_http::default_send_request(request, Some(options));
-            let (response, io) = tokio::time::timeout(bound, send)
-                .await
-                .map_err(|_| Error::ConnectionTimeout)??;
+            let timing = Timing {
+                connect_by: tokio::time::Instant::now() + wait,
+                first_byte: options
+                    .first_byte_timeout
+                    .unwrap_or(gate.limits.first_byte_timeout),
+                between_bytes: options
+                    .between_bytes_timeout
+                    .unwrap_or(gate.limits.between_bytes_timeout),
+            };
+            let to = Destination::of(&url)?;
+            let resolved = to.resolve(timing.connect_by).await?;
+            let addrs = gate.check(grant, &resolved).map_err(|refusal| {
+                refusal.report(&tag, &url, &to);
+                Error::HttpRequestDenied
+            })?;
+            let tls = gate.tls.get_or_init(connect::tls_config);
+            let (response, io) = connect::send(request, &to, &addrs, tls, timing).await?;
             let response = response.map(|body| {
                 Holding {
                     body,
@@ -193,8 +247,64 @@ impl WasiHttpHooks for Outbound {
                 }
                 .boxed_unsync()
             });
-            Ok((response, Box::new(io) as IoFuture))
+            Ok((response, io))
         })
+    }
+}
+
+/// Why every address a name resolved to was refused (the first one's reason).
+#[derive(Debug, PartialEq)]
+enum Refusal {
+    /// One of this process's listeners.
+    Own(SocketAddr),
+    /// In a non-public range, and neither the pattern nor the route allows it.
+    Class(SocketAddr, address::Class),
+}
+
+impl Refusal {
+    fn report(&self, tag: &RequestTag, url: &http::Uri, to: &Destination) {
+        let (route, id, host) = (&tag.route, &tag.request_id, &to.host);
+        match self {
+            Refusal::Own(addr) => {
+                telemetry::outbound_refused(route, "own-listener");
+                tracing::warn!(route = %route, request_id = %id, url = %url, address = %addr,
+                    "outbound request refused: {host} is {addr}, this server's own listener");
+            }
+            Refusal::Class(addr, class) => {
+                telemetry::outbound_refused(route, class.name());
+                tracing::warn!(route = %route, request_id = %id, url = %url, address = %addr,
+                    class = %class, "outbound request refused: {host} resolves to {}, \
+                    a {class} address; allow it with a pattern naming the address or \
+                    `allow_private_networks = true`", addr.ip());
+            }
+        }
+    }
+}
+
+impl OutboundGate {
+    /// The addresses of `resolved` a request granted by `grant` may connect
+    /// to, in order, or why there are none.
+    fn check(&self, grant: Grant, resolved: &[SocketAddr]) -> Result<Vec<SocketAddr>, Refusal> {
+        let private_ok = grant == Grant::Address || self.limits.allow_private_networks;
+        let mut first_refusal = None;
+        let mut passed = Vec::new();
+        for &addr in resolved {
+            let refusal = match classify(addr.ip()) {
+                _ if self.own.reaches(addr) => Some(Refusal::Own(addr)),
+                Some(class) if !private_ok => Some(Refusal::Class(addr, class)),
+                _ => None,
+            };
+            match refusal {
+                None => passed.push(addr),
+                Some(refusal) => {
+                    first_refusal.get_or_insert(refusal);
+                }
+            }
+        }
+        match (passed.is_empty(), first_refusal) {
+            (true, Some(refusal)) => Err(refusal),
+            _ => Ok(passed),
+        }
     }
 }
 

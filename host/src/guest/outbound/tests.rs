@@ -1,4 +1,5 @@
-//! Unit tests of the outbound allow-list: pattern parsing, matching, limits.
+//! Unit tests of the outbound gate: pattern parsing, matching, limits, and
+//! which resolved addresses a request may connect to.
 use super::*;
 use http_body_util::Empty;
 use std::pin::Pin;
@@ -13,7 +14,8 @@ impl Default for OutboundLimits {
 impl OutboundGate {
     /// A gate allowing nothing: what a route gets when it lists no hosts.
     fn deny_all() -> OutboundGate {
-        OutboundGate::new(&[], OutboundLimits::default()).expect("no patterns, nonzero concurrency")
+        OutboundGate::new(&[], OutboundLimits::default(), OwnAddresses::default())
+            .expect("no patterns, nonzero concurrency")
     }
 
     /// How many requests this gate has denied since it was made.
@@ -24,7 +26,7 @@ impl OutboundGate {
 
 fn gate(patterns: &[&str], limits: OutboundLimits) -> Arc<OutboundGate> {
     let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
-    Arc::new(OutboundGate::new(&patterns, limits).unwrap())
+    Arc::new(OutboundGate::new(&patterns, limits, OwnAddresses::default()).unwrap())
 }
 
 /// Asserts that `patterns` allow every URL in `allowed` and none in `denied`.
@@ -32,13 +34,13 @@ fn check(patterns: &[&str], allowed: &[&str], denied: &[&str]) {
     let gate = gate(patterns, OutboundLimits::default());
     for url in allowed {
         assert!(
-            gate.allows(&url.parse().unwrap()),
+            gate.allowed.grant(&url.parse().unwrap()).is_some(),
             "{patterns:?} denied {url}"
         );
     }
     for url in denied {
         assert!(
-            !gate.allows(&url.parse().unwrap()),
+            gate.allowed.grant(&url.parse().unwrap()).is_none(),
             "{patterns:?} allowed {url}"
         );
     }
@@ -146,7 +148,8 @@ fn bad_patterns_are_rejected_with_a_reason() {
         ("http://[nope]", "not an IPv6 address"),
         ("http://a b", "not a valid name"),
     ] {
-        let err = OutboundGate::new(&[pattern.to_string()], OutboundLimits::default()).err();
+        let own = OwnAddresses::default();
+        let err = OutboundGate::new(&[pattern.to_string()], OutboundLimits::default(), own).err();
         let err = err.unwrap_or_else(|| panic!("{pattern} was accepted"));
         assert!(
             err.contains(pattern) && err.contains(why),
@@ -176,9 +179,19 @@ async fn send(
     gate: &Arc<OutboundGate>,
     url: &str,
 ) -> wasmtime_wasi_http::Result<(http::Response<WasiBody>, IoFuture)> {
+    send_nested(gate, url, 0).await
+}
+
+/// [`send`] from a request that is nested `hops` deep.
+async fn send_nested(
+    gate: &Arc<OutboundGate>,
+    url: &str,
+    hops: u32,
+) -> wasmtime_wasi_http::Result<(http::Response<WasiBody>, IoFuture)> {
     let tag = RequestTag {
         route: "test".into(),
         request_id: "r1".into(),
+        hops,
     };
     let request = http::Request::get(url).body(Empty::new().map_err(|e| match e {}).boxed_unsync());
     let mut outbound = Outbound::new(tag, gate.clone());
@@ -255,4 +268,83 @@ async fn a_response_holds_its_permit_until_its_body_ends() {
     assert!(body.frame().await.is_none());
     assert_eq!(gate.permits.available_permits(), limits.max_concurrency);
     drop(body);
+}
+
+fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+    list.iter().map(|a| a.parse().unwrap()).collect()
+}
+
+#[test]
+fn a_name_grant_refuses_private_addresses_and_keeps_public_ones() {
+    let gate = gate(&["http://*:*"], OutboundLimits::default());
+    let loopback = addrs(&["127.0.0.1:80"]);
+    assert_eq!(
+        gate.check(Grant::Name, &loopback),
+        Err(Refusal::Class(loopback[0], address::Class::Loopback))
+    );
+    // A rebinding answer with one public and one private address: only the public one.
+    let mixed = addrs(&["10.0.0.5:80", "93.184.215.14:80", "[fe80::1]:80"]);
+    assert_eq!(gate.check(Grant::Name, &mixed), Ok(vec![mixed[1]]));
+}
+
+#[test]
+fn an_address_grant_or_allow_private_networks_accepts_private_addresses() {
+    let private = addrs(&["127.0.0.1:80", "[::1]:80", "169.254.169.254:80"]);
+    let gate_named = gate(&["http://*:*"], OutboundLimits::default());
+    assert_eq!(
+        gate_named.check(Grant::Address, &private),
+        Ok(private.clone())
+    );
+    let open = OutboundLimits {
+        allow_private_networks: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        gate(&["http://*:*"], open).check(Grant::Name, &private),
+        Ok(private)
+    );
+}
+
+#[test]
+fn own_listeners_are_refused_whatever_is_allowed() {
+    let own = OwnAddresses::default();
+    let limits = OutboundLimits {
+        allow_private_networks: true,
+        ..Default::default()
+    };
+    let gate = OutboundGate::new(&["http://127.0.0.1:*".into()], limits, own.clone()).unwrap();
+    let ours = addrs(&["127.0.0.1:9091"]);
+    let _admin = own.hold(ours[0]);
+    assert_eq!(
+        gate.check(Grant::Address, &ours),
+        Err(Refusal::Own(ours[0]))
+    );
+}
+
+#[tokio::test]
+async fn a_wildcard_request_to_localhost_is_denied_before_connecting() {
+    let gate = gate(&["http://*:*"], OutboundLimits::default());
+    let url = upstream(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+    let by_name = url.replace("127.0.0.1", "localhost");
+    assert!(matches!(
+        send(&gate, &by_name).await,
+        Err(Error::HttpRequestDenied)
+    ));
+    assert!(matches!(
+        send(&gate, "http://2130706433:9/").await,
+        Err(Error::HttpRequestDenied)
+    ));
+    assert_eq!(
+        gate.permits.available_permits(),
+        OutboundLimits::default().max_concurrency
+    );
+}
+
+#[tokio::test]
+async fn a_request_nested_max_hops_deep_is_a_loop() {
+    let gate = gate(&["http://127.0.0.1:*"], OutboundLimits::default());
+    assert!(matches!(
+        send_nested(&gate, "http://127.0.0.1:9/", MAX_HOPS).await,
+        Err(Error::LoopDetected)
+    ));
 }
