@@ -20,6 +20,7 @@ mod malformed;
 mod metrics;
 mod middleware;
 mod outbound;
+mod paths;
 mod polyglot;
 mod properties;
 mod reload;
