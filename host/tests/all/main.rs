@@ -24,6 +24,7 @@ mod paths;
 mod polyglot;
 mod properties;
 mod reload;
+mod reload_stable;
 mod reuse;
 mod routes;
 mod shutdown;
