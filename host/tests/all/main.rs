@@ -9,6 +9,7 @@
 mod common;
 
 mod admin;
+mod admin_writes;
 mod check;
 mod compile_cache;
 mod deploy;
