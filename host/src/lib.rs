@@ -26,8 +26,9 @@
 //! # A request's life
 //!
 //! 1. [`serve::server`] accepts the connection; hyper parses the request.
-//! 2. [`Service::handle`] takes the current [`routing::Snapshot`], routes
-//!    the path, assigns a request id and admits the request
+//! 2. [`Service::handle`] takes the current [`routing::Snapshot`], puts the
+//!    path in its canonical form ([`request::path`]; a path without one is
+//!    a 400), routes that form, assigns a request id and admits the request
 //!    ([`invoke::Admission`]).
 //! 3. The route's [`routing::chain::Chain`] runs its first element: on a plain
 //!    route, [`invoke::Handler::invoke`] creates a fresh `Store` and

@@ -1,12 +1,15 @@
 //! What every layer knows about a request it is working on: who it is for
 //! ([`RequestTag`], on every log line about it), where it came from
 //! ([`ClientAddr`], [`OverTls`], put on it by the server), how deeply it is
-//! nested in guests' outbound requests ([`HOPS_HEADER`]), and the body
-//! length it declares.
+//! nested in guests' outbound requests ([`HOPS_HEADER`]), the body length it
+//! declares, and the one spelling of its path everything after the server
+//! sees ([`path`]).
 //!
 //! These sit at the bottom of the crate so that the guest's log, the
 //! outbound hooks, the chain and the service can all name a request without
 //! naming each other.
+
+pub mod path;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,8 +1,10 @@
-//! The `[admin]` section: where the admin API's token comes from and how
-//! large an upload it takes. Read at start-up only.
+//! The `[admin]` section: where the admin API's token comes from, how
+//! large an upload it takes and how long it waits for one. Read at start-up
+//! only.
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The `[admin]` section: read at start-up only.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,6 +15,9 @@ pub struct AdminConfig {
     /// The largest component `PUT /admin/routes/{name}/component` accepts
     /// (`max_upload_mb`, default 64).
     pub max_upload_bytes: u64,
+    /// How long an admin request's body may take to arrive in full
+    /// (`upload_timeout_ms`, default 60 s); then 408.
+    pub upload_timeout: Duration,
 }
 
 #[derive(Deserialize, Default)]
@@ -20,6 +25,7 @@ pub struct AdminConfig {
 pub(super) struct RawAdmin {
     token_file: Option<PathBuf>,
     max_upload_mb: Option<i64>,
+    upload_timeout_ms: Option<i64>,
 }
 
 impl RawAdmin {
@@ -37,6 +43,10 @@ impl RawAdmin {
                 Some(mb) => super::limits::bounded("max_upload_mb", mb, 1, 1024)? << 20,
                 None => 64 << 20,
             },
+            upload_timeout: Duration::from_millis(match self.upload_timeout_ms {
+                Some(ms) => super::limits::bounded("upload_timeout_ms", ms, 100, 3_600_000)?,
+                None => 60_000,
+            }),
         })
     }
 }
@@ -66,6 +76,17 @@ mod tests {
                 )),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn upload_timeout_ms_defaults_to_a_minute_and_is_bounded() {
+        assert_eq!(resolve("").unwrap().upload_timeout, Duration::from_secs(60));
+        let admin = resolve("upload_timeout_ms = 250").unwrap();
+        assert_eq!(admin.upload_timeout, Duration::from_millis(250));
+        for ms in [99, 3_600_001] {
+            let e = resolve(&format!("upload_timeout_ms = {ms}")).unwrap_err();
+            assert!(e.contains("`upload_timeout_ms`"), "{e}");
         }
     }
 

@@ -2,34 +2,54 @@
 //! snapshot off the request path, and swap it in only when it is good.
 //!
 //! Tools write files in many ways (truncate-and-write, write a temporary file
-//! then rename it over the old one, several events per save), so the watcher
-//! watches the *folders* holding the files, not the files themselves (a
-//! rename would orphan a watch on the old inode), keeps only events naming a
-//! watched file, and waits for a short quiet spell before reloading.
+//! then rename it over the old one, several events per save), so the
+//! watcher ([`watch`]) watches the folders holding the files, and those
+//! their symlinks lead to, keeps only events naming a file of interest,
+//! and waits for a short quiet spell ([`DEBOUNCE`]) before reloading.
 //!
-//! A reload re-reads the config and builds a new snapshot with
+//! A changed config is read only once it is stable: the same size, mtime
+//! and file across [`SETTLE`], and parsed twice to the same [`Config`].
+//! A config written in pieces (a slow editor, a copy over the network)
+//! would otherwise be read half-way: a valid prefix that lacks a route's
+//! `middleware = ["auth"]` line opens that route. When the config in force
+//! is still what the file says (a component changed), there is nothing to
+//! wait for.
+//!
+//! A reload builds a new snapshot with
 //! [`Registry::build`] in `spawn_blocking`: routes whose bytes and settings
 //! did not change keep their compiled handler; a broken rebuild of a routed
 //! file keeps the last good version of that route; an invalid config, or a
 //! new or re-targeted route that cannot be loaded, changes nothing. Each
 //! outcome is one log line naming the route, the file and the reason.
 
-use crate::config::Config;
+mod watch;
+
+use crate::config::{Config, ConfigError};
 use crate::routing::{Change, Registry, Strictness};
-use notify::{RecursiveMode, Watcher as _};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
+use watch::FileWatcher;
 
 /// How long the watched files must be quiet before a reload starts.
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// How long a changed config file must stay the same (size, mtime, file,
+/// parsed content) before it is reloaded.
+pub const SETTLE: Duration = Duration::from_millis(500);
+
+/// How many times a reload waits [`SETTLE`] for a config that keeps
+/// changing before it gives up (the next change triggers another).
+const SETTLE_TRIES: usize = 20;
 
 /// Rebuilds and swaps the registry's snapshot from the config file.
 pub struct Reloader {
     registry: Arc<Registry>,
     config_file: PathBuf,
+    /// The config in force, once known: a file that still parses to it
+    /// needs no settling.
+    in_force: Mutex<Option<Config>>,
 }
 
 /// Why a reload changed nothing.
@@ -41,31 +61,77 @@ pub enum ReloadError {
     Load(#[from] crate::invoke::LoadError),
     #[error("reload task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error(
+        "{} kept changing for {} s; not reloaded until it is still",
+        .file.display(),
+        (SETTLE * SETTLE_TRIES as u32).as_secs()
+    )]
+    Unsettled { file: PathBuf },
 }
 
 impl Reloader {
     pub fn new(registry: Arc<Registry>, config_file: PathBuf) -> Reloader {
         Reloader {
             registry,
-            config_file,
+            config_file: watch::absolute(&config_file),
+            in_force: Mutex::new(None),
         }
     }
 
-    /// Re-read the config and install a new snapshot if anything changed.
-    /// Returns the config that is now in force.
-    pub async fn reload(&self) -> Result<Config, ReloadError> {
-        let outcome = self.try_reload().await;
-        if outcome.is_err() {
-            crate::telemetry::reloaded(false);
+    /// Re-read the config once it is stable (calling `settled` then) and
+    /// install a new snapshot if anything changed. Returns the config that
+    /// is now in force.
+    async fn reload(&self, settled: impl FnOnce()) -> Result<Config, ReloadError> {
+        let outcome = match self.settled().await {
+            Ok(config) => {
+                settled();
+                self.try_reload(config).await
+            }
+            Err(error) => Err(error),
+        };
+        match &outcome {
+            Ok(config) => *self.lock_in_force() = Some(config.clone()),
+            Err(_) => crate::telemetry::reloaded(false),
         }
         outcome
     }
 
-    async fn try_reload(&self) -> Result<Config, ReloadError> {
+    fn lock_in_force(&self) -> std::sync::MutexGuard<'_, Option<Config>> {
+        self.in_force.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The config file's content once it has stopped changing: two looks
+    /// [`SETTLE`] apart see the same file, size and mtime, and parse to the
+    /// same config (or fail the same way).
+    async fn settled(&self) -> Result<Config, ReloadError> {
+        for _ in 0..SETTLE_TRIES {
+            let (stamp, first) = look(&self.config_file);
+            if let Ok(config) = &first {
+                if self.lock_in_force().as_ref() == Some(config) {
+                    return first.map_err(ReloadError::from);
+                }
+            }
+            tokio::time::sleep(SETTLE).await;
+            let (again, second) = look(&self.config_file);
+            // A file missing both times is as still as one unchanged.
+            if stamp == again {
+                match (first, second) {
+                    (Ok(a), Ok(b)) if a == b => return Ok(b),
+                    (Err(_), Err(error)) => return Err(error.into()),
+                    _ => {}
+                }
+            }
+            tracing::debug!(file = %self.config_file.display(), "config still changing, waiting");
+        }
+        Err(ReloadError::Unsettled {
+            file: self.config_file.clone(),
+        })
+    }
+
+    async fn try_reload(&self, config: Config) -> Result<Config, ReloadError> {
         // One swap at a time (the admin API swaps too).
         let _updating = self.registry.updating().await;
         let started = Instant::now();
-        let config = Config::load(&self.config_file)?;
         let registry = self.registry.clone();
         let candidate = config.clone();
         let (snapshot, changes) = tokio::task::spawn_blocking(move || {
@@ -122,6 +188,7 @@ impl Reloader {
         if let Some(watcher) = watcher.as_mut() {
             watcher.follow(config);
         }
+        *self.lock_in_force() = Some(config.clone());
         tokio::spawn(async move {
             // Keep the channel open for the watcher even when it is off.
             let _events = events;
@@ -138,15 +205,23 @@ impl Reloader {
                     }
                     else => break,
                 }
-                match self.reload().await {
+                // Events until the file settled are in what it now says.
+                let drain = || while triggers.try_recv().is_ok() {};
+                match self.reload(drain).await {
                     Ok(config) => {
                         if let Some(watcher) = watcher.as_mut() {
                             watcher.follow(&config);
                         }
                     }
-                    Err(error) => tracing::error!(
-                        "reload failed, still serving the previous version: {error}"
-                    ),
+                    Err(error) => {
+                        tracing::error!(
+                            "reload failed, still serving the previous version: {error}"
+                        );
+                        // A swapped symlink may lead somewhere new all the same.
+                        if let Some(watcher) = watcher.as_mut() {
+                            watcher.refresh();
+                        }
+                    }
                 }
             }
         })
@@ -185,67 +260,24 @@ fn log_change(change: Change, took: Duration) {
     }
 }
 
-/// Watches the folders of the config file and the routed components and
-/// sends a trigger for every event that names one of those files.
-struct FileWatcher {
-    watcher: notify::RecommendedWatcher,
-    files: Arc<std::sync::RwLock<BTreeSet<PathBuf>>>,
-    folders: BTreeSet<PathBuf>,
+/// What the config file looks like from outside: which file the path leads
+/// to (a swapped symlink leads elsewhere), its size and its mtime.
+#[derive(PartialEq)]
+struct Stamp {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
 }
 
-impl FileWatcher {
-    fn new(triggers: mpsc::UnboundedSender<()>) -> notify::Result<FileWatcher> {
-        let files: Arc<std::sync::RwLock<BTreeSet<PathBuf>>> = Arc::default();
-        let watched = files.clone();
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let relevant = match &event {
-                Ok(event) if event.kind.is_access() => false,
-                Ok(event) => {
-                    let files = watched.read().unwrap_or_else(|e| e.into_inner());
-                    event.paths.iter().any(|p| files.contains(p))
-                }
-                // Overflow and the like: reload to be safe.
-                Err(_) => true,
-            };
-            if relevant {
-                let _ = triggers.send(());
-            }
-        })?;
-        Ok(FileWatcher {
-            watcher,
-            files,
-            folders: BTreeSet::new(),
-        })
-    }
-
-    /// Watch exactly the files `config` depends on.
-    fn follow(&mut self, config: &Config) {
-        let files: BTreeSet<PathBuf> = std::iter::once(config.file.clone())
-            .chain(
-                config
-                    .routes
-                    .iter()
-                    .flat_map(|r| r.files().map(Path::to_path_buf)),
-            )
-            .map(|p| absolute(&p))
-            .collect();
-        let folders: BTreeSet<PathBuf> = files
-            .iter()
-            .filter_map(|f| f.parent().map(Path::to_path_buf))
-            .collect();
-        for gone in self.folders.difference(&folders) {
-            let _ = self.watcher.unwatch(gone);
-        }
-        for new in folders.difference(&self.folders) {
-            if let Err(error) = self.watcher.watch(new, RecursiveMode::NonRecursive) {
-                tracing::warn!(folder = %new.display(), "cannot watch folder: {error}");
-            }
-        }
-        *self.files.write().unwrap_or_else(|e| e.into_inner()) = files;
-        self.folders = folders;
-    }
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+/// The file's stamp (`None` if it cannot be read), then its content parsed.
+fn look(file: &Path) -> (Option<Stamp>, Result<Config, ConfigError>) {
+    use std::os::unix::fs::MetadataExt as _;
+    let stamp = std::fs::metadata(file).ok().map(|m| Stamp {
+        device: m.dev(),
+        inode: m.ino(),
+        len: m.len(),
+        modified: m.modified().ok(),
+    });
+    (stamp, Config::load(file))
 }

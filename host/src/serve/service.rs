@@ -1,6 +1,8 @@
 //! One HTTP request, from routing to the response head.
 //!
-//! Takes the current snapshot, finds the route, gives the request an id
+//! Takes the current snapshot, puts the path in its canonical form (or
+//! refuses it with a 400, see [`crate::request::path`]), finds the route on
+//! that form, gives the request an id
 //! (the client's valid `x-request-id`, else a new one; returned to the
 //! client as `x-request-id` and attached to every log line about it), runs
 //! the handler and turns any failure into a status through [`InvokeError`] —
@@ -11,6 +13,7 @@ use super::access::{self, AccessBody, AccessRecord, InFlight};
 use crate::body::{plain, ResponseBody};
 use crate::config::ServerLimits;
 use crate::invoke::{Admission, InvokeError};
+use crate::request::path::{self, PathRefused};
 use crate::request::{ClientAddr, OverTls, RequestTag};
 use crate::routing::Registry;
 use http::{HeaderValue, StatusCode};
@@ -118,30 +121,37 @@ impl Service {
         self.distrust_forwarded_for(&mut request);
         let request_id = self.request_id(&request);
         let method = request.method().clone();
+        // The access line shows what the client sent; routing, the guest
+        // and the upstream see only the canonical path.
         let path = request.uri().path().to_string();
         let scheme = match request.extensions().get::<OverTls>() {
             Some(OverTls) => Scheme::Https,
             None => Scheme::Http,
         };
         let snapshot = self.registry.snapshot();
+        // hyper counts header lines on HTTP/1 only; HTTP/2 gets the same
+        // limit here.
+        let routed = match request.headers().len() > self.limits.max_header_count {
+            true => Err((
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "too many request headers (max_header_count)\n",
+            )),
+            false => canonical_request(request)
+                .map_err(|refused| (StatusCode::BAD_REQUEST, refused.public_message())),
+        }
+        .map(|request| {
+            let route = snapshot.route(request.uri().path());
+            (request, route)
+        });
 
-        // hyper counts header lines on HTTP/1 only; HTTP/2 gets the same limit here.
-        let too_many_headers = request.headers().len() > self.limits.max_header_count;
-        let route = match too_many_headers {
-            true => Err(()),
-            false => Ok(snapshot.route(&path)),
-        };
-        let (mut response, route_name, generation, in_flight) = match route {
-            Err(()) => (
-                plain(
-                    StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    "too many request headers (max_header_count)\n",
-                ),
+        let (mut response, route_name, generation, in_flight) = match routed {
+            Err((status, message)) => (
+                plain(status, message),
                 None,
                 None,
                 InFlight::enter(None),
             ),
-            Ok(None) => (
+            Ok((_, None)) => (
                 plain(
                     StatusCode::NOT_FOUND,
                     "not found: no route matches this path\n",
@@ -150,7 +160,7 @@ impl Service {
                 None,
                 InFlight::enter(None),
             ),
-            Ok(Some(route)) => {
+            Ok((request, Some(route))) => {
                 let in_flight = InFlight::enter(Some(route.chain.route()));
                 let tag = RequestTag {
                     route: route.chain.route().clone(),
@@ -196,4 +206,29 @@ impl Service {
         };
         Ok(AccessBody::wrap(response, record))
     }
+}
+
+/// `request` with its path in canonical form ([`path::canonical`]) and its
+/// query as sent, so the route it takes and the path its guest or upstream
+/// receives are one and the same; or why its path has none (a 400).
+fn canonical_request<B>(request: hyper::Request<B>) -> Result<hyper::Request<B>, PathRefused> {
+    let raw = request.uri().path();
+    let canonical = path::canonical(raw)?;
+    if canonical == raw {
+        return Ok(request);
+    }
+    let (mut parts, body) = request.into_parts();
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{canonical}?{query}"),
+        None => canonical,
+    };
+    let mut uri = std::mem::take(&mut parts.uri).into_parts();
+    // The canonical path only ever has characters the raw one had.
+    uri.path_and_query = Some(
+        path_and_query
+            .parse()
+            .map_err(|_| PathRefused::BadPercent)?,
+    );
+    parts.uri = http::Uri::from_parts(uri).map_err(|_| PathRefused::BadPercent)?;
+    Ok(hyper::Request::from_parts(parts, body))
 }

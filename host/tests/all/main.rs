@@ -9,6 +9,7 @@
 mod common;
 
 mod admin;
+mod admin_writes;
 mod check;
 mod compile_cache;
 mod deploy;
@@ -21,9 +22,11 @@ mod metrics;
 mod middleware;
 mod outbound;
 mod outbound_private;
+mod paths;
 mod polyglot;
 mod properties;
 mod reload;
+mod reload_stable;
 mod reuse;
 mod routes;
 mod shutdown;

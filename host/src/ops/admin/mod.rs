@@ -16,11 +16,13 @@
 
 mod routes;
 pub mod token;
+mod write;
 
 use crate::config::Config;
 use crate::routing::Registry;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
+use http_body::Body as _;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -42,6 +44,8 @@ pub struct Admin {
     config_file: PathBuf,
     /// Largest accepted component upload.
     max_upload: u64,
+    /// How long a request body may take to arrive in full.
+    upload_timeout: Duration,
     metrics: PrometheusHandle,
 }
 
@@ -56,6 +60,7 @@ impl Admin {
             token,
             config_file: config.file.clone(),
             max_upload: config.admin.max_upload_bytes,
+            upload_timeout: config.admin.upload_timeout,
             metrics: crate::telemetry::install(),
         }
     }
@@ -103,23 +108,18 @@ impl Admin {
         }
     }
 
-    /// The route API: the token first, then the request. A body the answer
-    /// did not need is read and dropped (up to the upload limit) before the
-    /// answer goes out, so a client still sending it sees the answer rather
+    /// The route API: the token first, checked on the request head, then
+    /// the request. A body the answer did not need (a 401, a 404, a 413 on
+    /// the declared length) is not waited for: the answer goes out at once,
+    /// and the body is read and dropped behind it (up to the upload limit
+    /// and timeout), so a client still sending it sees the answer rather
     /// than a broken pipe.
     async fn guarded(&self, request: hyper::Request<Incoming>, segments: &[&str]) -> Reply {
         let (parts, body) = request.into_parts();
         let mut body = Some(body);
         let reply = self.authorized(&parts, &mut body, segments).await;
-        if let Some(mut body) = body {
-            let mut left = self.max_upload;
-            while let Some(Ok(frame)) = body.frame().await {
-                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
-                match left.checked_sub(len) {
-                    Some(rest) => left = rest,
-                    None => break,
-                }
-            }
+        if let Some(body) = body.filter(|body| !body.is_end_stream()) {
+            tokio::spawn(discard(body, self.max_upload, self.upload_timeout));
         }
         reply
     }
@@ -157,6 +157,21 @@ impl Admin {
         };
         routes::handle(self, registry, request, body, segments).await
     }
+}
+
+/// Read and drop up to `limit` bytes of `body` for at most `timeout`.
+async fn discard(mut body: Incoming, limit: u64, timeout: Duration) {
+    let drain = async {
+        let mut left = limit;
+        while let Some(Ok(frame)) = body.frame().await {
+            let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+            match left.checked_sub(len) {
+                Some(rest) => left = rest,
+                None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(timeout, drain).await;
 }
 
 /// Serve the admin endpoints on `listener` until the task is dropped.

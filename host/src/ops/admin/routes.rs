@@ -1,14 +1,19 @@
 //! The route API: list the routes, upload a new component for one, remove one.
 //!
-//! Every change is all-or-nothing. An upload is compiled with the real host
-//! before anything is touched; only then is it written next to the route's
-//! file and renamed over it (so a restart, and the file watcher, see the same
-//! bytes) and the snapshot swapped with the route's generation bumped. A
+//! Every change is all-or-nothing. An upload whose file other routes also
+//! run (as their component or a middleware) is refused with 409 naming
+//! them, before its body is read. An upload's body must arrive within
+//! `[admin] upload_timeout_ms` (else 408). It is compiled with the real host
+//! before anything is touched; only then does it replace the route's file
+//! ([`write_atomically`]: same mode and owner, never through a symlink; so
+//! a restart, and the file watcher, see the same bytes) and the snapshot
+//! is swapped with the route's generation bumped. A
 //! delete edits the config file (comments kept) before the route leaves the
 //! live table, so a restart agrees. Route names from the URL are checked
 //! against the config's name rule before any lookup, and the file written is
 //! always the one the config names: the URL never becomes a path.
 
+use super::write::{write_atomically, WriteError};
 use super::{json, text, Admin, Reply};
 use crate::config::{validate_name, Config};
 use crate::invoke::Handler;
@@ -19,7 +24,7 @@ use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
@@ -130,26 +135,46 @@ async fn upload(
     if declared.is_some_and(|len| len > admin.max_upload) {
         return too_large();
     }
-    let bytes: Bytes =
-        match Limited::new(body.take().expect("read once"), admin.max_upload as usize)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => return too_large(),
-            Err(error) => {
-                return text(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read the upload: {error}\n"),
-                )
-            }
-        };
+    if let Some(refused) = shared(&registry.snapshot(), name) {
+        return refused;
+    }
+    let collect =
+        Limited::new(body.take().expect("read once"), admin.max_upload as usize).collect();
+    let bytes: Bytes = match tokio::time::timeout(admin.upload_timeout, collect).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Ok(Err(error)) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the upload: {error}\n"),
+            )
+        }
+        Err(_) => {
+            tracing::warn!(route = %name, "admin upload refused, nothing changed: the body did not arrive in time");
+            let mut reply = text(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "request timeout: the upload did not arrive within {} ms (`[admin] upload_timeout_ms`)\n",
+                    admin.upload_timeout.as_millis()
+                ),
+            );
+            reply.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return reply;
+        }
+    };
 
     let _updating = registry.updating().await;
     let snapshot = registry.snapshot();
     let Some(current) = snapshot.named(name) else {
         return unknown(name);
     };
+    // Again: the routes may have changed while the body arrived.
+    if let Some(refused) = shared(&snapshot, name) {
+        return refused;
+    }
     let Some(previous) = current.chain.component().cloned() else {
         return text(
             StatusCode::CONFLICT,
@@ -166,10 +191,11 @@ async fn upload(
             .map_err(|error| (StatusCode::UNPROCESSABLE_ENTITY, format!("{error}\n")))?;
         handler.inherit_slots(&previous);
         write_atomically(&config.component, &bytes).map_err(|error| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot write {}: {error:#}\n", config.component.display()),
-            )
+            let status = match error {
+                WriteError::Symlink(_) | WriteError::NotAFile(_) => StatusCode::CONFLICT,
+                WriteError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (status, format!("cannot replace the component: {error}\n"))
         })?;
         Ok::<_, (StatusCode, String)>(handler)
     })
@@ -214,6 +240,53 @@ async fn upload(
     registry.install(next);
     crate::telemetry::reloaded(true);
     json(StatusCode::OK, &reply)
+}
+
+/// A 409 when route `name`'s component file is also run by other routes
+/// (as their component or a middleware): rewriting it would swap them too,
+/// and the next reload or restart would load the new bytes there.
+fn shared(snapshot: &Snapshot, name: &str) -> Option<Reply> {
+    let own = &snapshot.named(name)?.config;
+    if own.upstream.is_some() {
+        return None;
+    }
+    let file = &own.component;
+    let mut others: Vec<String> = snapshot
+        .routes()
+        .iter()
+        .filter(|route| match route.config.name == name {
+            // Its own middleware counts; its own component does not.
+            true => (route.config.middleware.iter()).any(|m| same_file(&m.component, file)),
+            false => route.config.files().any(|other| same_file(other, file)),
+        })
+        .map(|route| format!("'{}'", route.config.name))
+        .collect();
+    if others.is_empty() {
+        return None;
+    }
+    others.sort();
+    tracing::warn!(route = %name, file = %file.display(), "admin upload refused: the file is shared");
+    Some(text(
+        StatusCode::CONFLICT,
+        format!(
+            "conflict: {} is also run by route(s) {}; an upload would change them too. \
+             Give route '{name}' a file of its own in the config first\n",
+            file.display(),
+            others.join(", ")
+        ),
+    ))
+}
+
+/// Whether two paths name the same file (a hard link, or a symlink to it).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    if a == b {
+        return true;
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
 }
 
 fn swapped(route: &Route, changed: bool) -> serde_json::Value {
@@ -325,29 +398,5 @@ fn remove_from_config(file: &Path, name: &str) -> Result<(), String> {
         document.set_trailing(format!("{trailing}\n{detached}"));
     }
     write_atomically(file, document.to_string().as_bytes())
-        .map_err(|e| format!("cannot write {}: {e:#}", file.display()))
-}
-
-/// Write `bytes` to a temporary file beside `target`, then rename it over
-/// `target`: readers see the old file or the new one, never a mix.
-fn write_atomically(target: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    use std::io::Write as _;
-    let folder = target.parent().unwrap_or(Path::new("."));
-    let file_name = target
-        .file_name()
-        .context("the target has no file name")?
-        .to_string_lossy();
-    let temp: PathBuf = folder.join(format!(".{file_name}.switchyard-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp).context("creating the temporary file")?;
-        file.write_all(bytes)
-            .context("writing the temporary file")?;
-        file.sync_all().context("flushing the temporary file")?;
-        std::fs::rename(&temp, target).context("renaming it into place")
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+        .map_err(|e| format!("cannot replace the config file: {e}"))
 }

@@ -113,6 +113,7 @@ mod tests {
         let config = AdminConfig {
             token_file: Some(file.clone()),
             max_upload_bytes: 1,
+            upload_timeout: std::time::Duration::from_secs(1),
         };
         let env = Token::resolve(Some("from-env".into()), &config)
             .unwrap()
@@ -133,6 +134,7 @@ mod tests {
         let missing = AdminConfig {
             token_file: Some(dir.path().join("missing")),
             max_upload_bytes: 1,
+            upload_timeout: std::time::Duration::from_secs(1),
         };
         let error = Token::resolve(None, &missing).err().unwrap().to_string();
         assert!(
@@ -142,6 +144,7 @@ mod tests {
         let none = AdminConfig {
             token_file: None,
             max_upload_bytes: 1,
+            upload_timeout: std::time::Duration::from_secs(1),
         };
         assert!(Token::resolve(None, &none).unwrap().is_none());
     }
