@@ -33,6 +33,13 @@ pub const RELOAD_FAILURES: &str = "switchyard_reload_failures_total";
 /// Requests stopped by a limit, by `route` and `limit`: `timeout`,
 /// `memory`, `concurrency`, `request_body`, `outbound_denied`.
 pub const LIMIT_HITS: &str = "switchyard_limit_hits_total";
+/// Connections closed as soon as they were accepted because the listener
+/// was at its cap, by `listener` (`main`: `[server] max_connections`;
+/// `admin`: the admin listener's own budget).
+pub const CONNECTIONS_REFUSED: &str = "switchyard_connections_refused_total";
+/// Responses aborted because their client stopped reading for
+/// `[server] write_timeout_ms`, by `route`.
+pub const CLIENTS_STALLED: &str = "switchyard_clients_stalled_total";
 
 /// Latency buckets (seconds): 0.5 ms to 30 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -82,11 +89,29 @@ fn describe() {
         LIMIT_HITS,
         "Requests stopped by a limit, by route and limit."
     );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections closed at once because the listener was at its cap."
+    );
+    describe_counter!(
+        CLIENTS_STALLED,
+        "Responses aborted because the client stopped reading (write timeout)."
+    );
 }
 
 /// Count a request stopped by `limit` on `route`.
 pub fn limit_hit(route: &str, limit: &'static str) {
     metrics::counter!(LIMIT_HITS, "route" => route.to_string(), "limit" => limit).increment(1);
+}
+
+/// Count a connection closed at once because `listener` was full.
+pub fn connection_refused(listener: &'static str) {
+    metrics::counter!(CONNECTIONS_REFUSED, "listener" => listener).increment(1);
+}
+
+/// Count a response aborted because its client stopped reading.
+pub fn client_stalled(route: &str) {
+    metrics::counter!(CLIENTS_STALLED, "route" => route.to_string()).increment(1);
 }
 
 /// Record one guest instantiation.
