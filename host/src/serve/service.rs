@@ -8,7 +8,7 @@
 //! written when the body ends ([`AccessBody`]).
 
 use super::access::{self, AccessBody, AccessRecord, InFlight};
-use crate::body::{plain, ResponseBody};
+use crate::body::{plain, Progress, ResponseBody};
 use crate::config::ServerLimits;
 use crate::invoke::{Admission, InvokeError};
 use crate::request::{OverTls, RequestTag};
@@ -99,6 +99,7 @@ impl Service {
         let request_id = self.request_id(&request);
         let method = request.method().clone();
         let path = request.uri().path().to_string();
+        let progress = request.extensions().get::<Arc<Progress>>().cloned();
         let scheme = match request.extensions().get::<OverTls>() {
             Some(OverTls) => Scheme::Https,
             None => Scheme::Http,
@@ -157,6 +158,7 @@ impl Service {
             status: 0,
             started,
             in_flight,
+            progress,
         };
         Ok(AccessBody::wrap(response, record))
     }
