@@ -144,7 +144,6 @@ fn main() -> std::process::ExitCode {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    raise_open_file_limit();
     let config = Config::load(&args.config)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(switchyard::tls::acceptor(cert, key)?),
@@ -156,6 +155,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .listen
         .or(config.listen)
         .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address"));
+    // After the checks that fail start-up with one line, before any connection.
+    raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -250,7 +251,7 @@ fn raise_open_file_limit() {
     // No hard limit: Linux still caps descriptors at `fs.nr_open` (1 Mi by default).
     let target = limit.maximum.unwrap_or(1 << 20);
     let Some(current) = limit.current.filter(|&current| current < target) else {
-        tracing::info!(open_files = ?limit.current, "open-file limit");
+        tracing::debug!(open_files = ?limit.current, "open-file limit");
         return;
     };
     let raised = Rlimit {
