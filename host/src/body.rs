@@ -1,18 +1,22 @@
 //! Bodies as the host makes and passes them, below any knowledge of guests
 //! or routes: the one type every response the server sends has, short
-//! host-made answers, and three adapters.
+//! host-made answers, and four adapters.
 //!
 //! - [`Holding`] keeps something (a route's slot, an outbound permit) until
 //!   a body ends, so it is released exactly when the stream is done.
 //! - [`Paced`] cuts an upstream's body that stops sending for too long.
 //! - [`LimitedBody`] caps a request body at the route's limit while it
 //!   streams.
+//! - [`Watched`] records in a [`Progress`] whether the client is still
+//!   taking a response, for the connection's write timeout.
 
 mod limited;
 mod paced;
+mod stall;
 
 pub use limited::LimitedBody;
 pub use paced::Paced;
+pub use stall::{Progress, Watched};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};

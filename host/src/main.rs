@@ -155,6 +155,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .listen
         .or(config.listen)
         .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address"));
+    // After the checks that fail start-up with one line, before any connection.
+    raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -243,6 +245,33 @@ async fn start_admin(
     println!("admin listening on http://{address}");
     tokio::spawn(admin::serve(listener, admin.clone()));
     Ok((admin, address))
+}
+
+/// Raise the soft open-file limit to the hard one: every connection is a
+/// descriptor, and the usual soft default (1024) would let a few hundred
+/// idle clients exhaust them. `[server] max_connections` is sized to the
+/// result, less a reserve (`serve/limit.rs`).
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    // No hard limit: Linux still caps descriptors at `fs.nr_open` (1 Mi by default).
+    let target = limit.maximum.unwrap_or(1 << 20);
+    let Some(current) = limit.current.filter(|&current| current < target) else {
+        tracing::debug!(open_files = ?limit.current, "open-file limit");
+        return;
+    };
+    let raised = Rlimit {
+        current: Some(target),
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::info!(from = current, to = target, "open-file limit raised"),
+        Err(error) => tracing::warn!(
+            soft = current,
+            hard = target,
+            "cannot raise the open-file limit: {error}"
+        ),
+    }
 }
 
 /// Install SIGINT and SIGTERM handlers now; the future resolves on the

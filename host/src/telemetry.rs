@@ -38,6 +38,13 @@ pub const LIMIT_HITS: &str = "switchyard_limit_hits_total";
 /// see `guest/outbound/address.rs`), `own-listener` (this server or its
 /// admin listener) or `hops` (too many nested calls through servers).
 pub const OUTBOUND_REFUSED: &str = "switchyard_outbound_refused_total";
+/// Connections closed as soon as they were accepted because the listener
+/// was at its cap, by `listener` (`main`: `[server] max_connections`;
+/// `admin`: the admin listener's own budget).
+pub const CONNECTIONS_REFUSED: &str = "switchyard_connections_refused_total";
+/// Responses aborted because their client stopped reading for
+/// `[server] write_timeout_ms`, by `route`.
+pub const CLIENTS_STALLED: &str = "switchyard_clients_stalled_total";
 
 /// Latency buckets (seconds): 0.5 ms to 30 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -91,6 +98,14 @@ fn describe() {
         OUTBOUND_REFUSED,
         "Guest outbound requests refused for their destination address, by route and class."
     );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections closed at once because the listener was at its cap."
+    );
+    describe_counter!(
+        CLIENTS_STALLED,
+        "Responses aborted because the client stopped reading (write timeout)."
+    );
 }
 
 /// Count a request stopped by `limit` on `route`.
@@ -102,6 +117,16 @@ pub fn limit_hit(route: &str, limit: &'static str) {
 pub fn outbound_refused(route: &str, class: &'static str) {
     metrics::counter!(OUTBOUND_REFUSED, "route" => route.to_string(), "class" => class)
         .increment(1);
+}
+
+/// Count a connection closed at once because `listener` was full.
+pub fn connection_refused(listener: &'static str) {
+    metrics::counter!(CONNECTIONS_REFUSED, "listener" => listener).increment(1);
+}
+
+/// Count a response aborted because its client stopped reading.
+pub fn client_stalled(route: &str) {
+    metrics::counter!(CLIENTS_STALLED, "route" => route.to_string()).increment(1);
 }
 
 /// Record one guest instantiation.

@@ -16,6 +16,12 @@ use std::time::Duration;
 /// instantiate, so the server must not admit more than this at once.
 pub const MAX_INSTANCES: u32 = 1000;
 
+/// Connections the admin listener serves at once, over and above
+/// `[server] max_connections`: its own budget, so probes still answer while
+/// the main port is full (the default `max_connections` leaves these file
+/// descriptors free).
+pub const ADMIN_MAX_CONNECTIONS: usize = 32;
+
 /// A route's budget. Every key may be set in `[defaults]` and per route.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
@@ -78,13 +84,24 @@ pub struct ServerLimits {
     /// long an idle keep-alive connection stays open (`header_read_timeout_ms`,
     /// default 10 s).
     pub header_read_timeout: Duration,
-    /// Idle HTTP/2 connections are pinged this often and closed if the ping
-    /// is not answered within the same time (`idle_timeout_ms`, default 60 s).
+    /// A connection with no request in flight for this long is closed (an
+    /// HTTP/2 one with a GOAWAY); idle HTTP/2 connections are also pinged this
+    /// often and closed if the ping is not answered within the same time
+    /// (`idle_timeout_ms`, default 60 s).
     pub idle_timeout: Duration,
     /// Most request headers (`max_header_count`, default 100): 431.
     pub max_header_count: usize,
     /// Largest request head in bytes (`max_header_bytes`, default 64 KiB): 431.
     pub max_header_bytes: usize,
+    /// Client connections open at once (`max_connections`); more are closed
+    /// as soon as they are accepted. `None` (the default): sized to the
+    /// process's open-file limit when the server starts (`serve/limit.rs`).
+    pub max_connections: Option<usize>,
+    /// How long a response may wait for its client to take the next piece
+    /// before the connection is cut and the request's slots freed
+    /// (`write_timeout_ms`, default 30 s). Time the handler or upstream takes
+    /// to produce the body does not count.
+    pub write_timeout: Duration,
     /// Peers whose `X-Forwarded-For` is believed (`trusted_proxies`, CIDRs
     /// or addresses, default none): from them the header is kept and the
     /// peer appended; from anyone else it is replaced by the peer address.
@@ -112,6 +129,8 @@ impl Default for ServerLimits {
             max_header_count: 100,
             max_header_bytes: 64 << 10,
             trusted_proxies: Vec::new(),
+            max_connections: None,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -142,6 +161,8 @@ pub(crate) struct RawServer {
     max_header_count: Option<i64>,
     max_header_bytes: Option<i64>,
     trusted_proxies: Option<Vec<String>>,
+    max_connections: Option<i64>,
+    write_timeout_ms: Option<i64>,
 }
 
 /// `value` if within `min..=max`, else a message naming `key` and the range.
@@ -253,6 +274,11 @@ impl RawServer {
                     .collect::<Result<_, _>>()?,
                 None => d.trusted_proxies,
             },
+            max_connections: match self.max_connections {
+                Some(n) => Some(bounded("max_connections", n, 1, 1_000_000)? as usize),
+                None => d.max_connections,
+            },
+            write_timeout: ms("write_timeout_ms", self.write_timeout_ms, d.write_timeout)?,
         })
     }
 }
@@ -267,4 +293,33 @@ fn proxy_network(entry: &str) -> Result<IpNet, String> {
         .map_err(|_| {
             format!("`trusted_proxies`: {entry:?} is neither a CIDR (10.0.0.0/8) nor an IP address")
         })
+}
+
+#[cfg(test)]
+mod server_tests {
+    use super::*;
+
+    fn server(text: &str) -> Result<ServerLimits, String> {
+        toml::from_str::<RawServer>(text)
+            .map_err(|e| e.to_string())?
+            .resolve()
+    }
+
+    #[test]
+    fn connection_keys_default_to_fd_sized_and_30_s() {
+        let d = server("").unwrap();
+        assert_eq!(d.max_connections, None);
+        assert_eq!(d.write_timeout, Duration::from_secs(30));
+        let set = server("max_connections = 8\nwrite_timeout_ms = 500\n").unwrap();
+        assert_eq!(set.max_connections, Some(8));
+        assert_eq!(set.write_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn connection_keys_out_of_range_name_the_key() {
+        let e = server("max_connections = 0\n").unwrap_err();
+        assert!(e.contains("`max_connections` = 0 is out of range"), "{e}");
+        let e = server("write_timeout_ms = 0\n").unwrap_err();
+        assert!(e.contains("`write_timeout_ms` = 0 is out of range"), "{e}");
+    }
 }

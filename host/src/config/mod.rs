@@ -51,7 +51,7 @@ pub use admin::AdminConfig;
 use admin::RawAdmin;
 use cache::RawCache;
 pub use cache::{default_dir, CacheSettings};
-pub use limits::{Limits, ServerLimits, MAX_INSTANCES};
+pub use limits::{Limits, ServerLimits, ADMIN_MAX_CONNECTIONS, MAX_INSTANCES};
 use limits::{RawLimits, RawServer};
 pub use middleware::MiddlewareConfig;
 use names::validate_env;

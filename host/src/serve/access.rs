@@ -5,9 +5,10 @@
 //! sent, which for a streaming guest is long after the head. So the record
 //! rides along with the body ([`AccessBody`]) and is written exactly once:
 //! when the body ends, fails (the response was cut short), or is dropped
-//! unfinished (the client went away, or hyper never needed to poll it).
+//! unfinished (the client went away, or hyper never needed to poll it, or
+//! the connection cut a client that stopped reading: `client stalled`).
 
-use crate::body::ResponseBody;
+use crate::body::{Progress, ResponseBody};
 use crate::telemetry;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -46,6 +47,10 @@ pub struct AccessRecord {
         reason = "held, not read: the in-flight gauge ends when the record does"
     )]
     pub in_flight: InFlight,
+    /// The response's progress towards its client, when the connection
+    /// watches it (`serve/connection.rs`): says whether it was cut for
+    /// stalling.
+    pub progress: Option<Arc<Progress>>,
 }
 
 impl AccessRecord {
@@ -169,8 +174,16 @@ impl Body for AccessBody {
 
 impl Drop for AccessBody {
     fn drop(&mut self) {
+        let stalled = (self.record.as_ref())
+            .and_then(|record| record.progress.as_ref())
+            .is_some_and(|progress| progress.stalled());
         let outcome = if self.inner.is_end_stream() {
             "complete"
+        } else if stalled {
+            if let Some(record) = &self.record {
+                telemetry::client_stalled(record.route_label());
+            }
+            "client stalled"
         } else {
             "client gone"
         };

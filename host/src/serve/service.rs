@@ -10,7 +10,7 @@
 //! written when the body ends ([`AccessBody`]).
 
 use super::access::{self, AccessBody, AccessRecord, InFlight};
-use crate::body::{plain, ResponseBody};
+use crate::body::{plain, Progress, ResponseBody};
 use crate::config::ServerLimits;
 use crate::invoke::{Admission, InvokeError};
 use crate::request::path::{self, PathRefused};
@@ -124,6 +124,7 @@ impl Service {
         // The access line shows what the client sent; routing, the guest
         // and the upstream see only the canonical path.
         let path = request.uri().path().to_string();
+        let progress = request.extensions().get::<Arc<Progress>>().cloned();
         let scheme = match request.extensions().get::<OverTls>() {
             Some(OverTls) => Scheme::Https,
             None => Scheme::Http,
@@ -203,6 +204,7 @@ impl Service {
             status: 0,
             started,
             in_flight,
+            progress,
         };
         Ok(AccessBody::wrap(response, record))
     }

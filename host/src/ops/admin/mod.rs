@@ -5,7 +5,11 @@
 //! loopback by default), so operators can scrape and manage the server
 //! without exposing any of it on the public port. It starts before the
 //! routes are loaded: `/healthz` answers at once, `/readyz` turns 200 once
-//! every route is loaded.
+//! every route is loaded. It has its own accept loop and its own small
+//! connection budget ([`ADMIN_MAX_CONNECTIONS`], file descriptors the main
+//! listener's default `max_connections` leaves free), so probes still
+//! answer while the main port is flooded, and a flood of the admin port
+//! cannot take the main port's descriptors.
 //!
 //! | endpoint | answer |
 //! |---|---|
@@ -18,8 +22,9 @@ mod routes;
 pub mod token;
 mod write;
 
-use crate::config::Config;
+use crate::config::{Config, ADMIN_MAX_CONNECTIONS};
 use crate::routing::Registry;
+use crate::serve::limit::ConnectionLimit;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 use http_body::Body as _;
@@ -189,7 +194,10 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
+        // Plain HTTP/1.1 (no protocol sniffing): hyper's header timer runs
+        // from the first read, so a silent connection is closed after it.
         .header_read_timeout(Duration::from_secs(10));
+    let cap = ConnectionLimit::new(ADMIN_MAX_CONNECTIONS, "admin");
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -198,6 +206,10 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let Some(slot) = cap.admit(peer) else {
+            drop(stream);
+            continue;
         };
         let admin = admin.clone();
         let connection = builder.serve_connection(
@@ -208,6 +220,7 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>) {
             }),
         );
         tokio::spawn(async move {
+            let _slot = slot;
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, "admin connection ended with an error: {error}");
             }
