@@ -20,12 +20,14 @@
 //! | 3 runtime | [`runtime`] | engines, linker, tuning, digests, the compile cache: bytes → pre-instantiated handler |
 //! | 4 invoke | [`invoke`] | one request on one loaded component: handler, admission, instance reuse, guarded body, errors |
 //! | 5 routing | [`routing`] | router, middleware chains, upstream proxy, the live route table |
-//! | 6 serve | [`serve`] | service (request id, admission, errors → status), access log, server, TLS |
+//! | 6 serve | [`serve`] | service (request id, admission, errors → status), access log, server, per-connection deadlines and the connection cap, TLS |
 //! | 7 ops | [`ops`] | admin API, hot reload, `switchyard check` |
 //!
 //! # A request's life
 //!
-//! 1. [`serve::server`] accepts the connection; hyper parses the request.
+//! 1. [`serve::server`] accepts the connection (closing it at once past
+//!    `max_connections`; the connection task bounds the time to the first
+//!    request head, idle time and stalled readers); hyper parses the request.
 //! 2. [`Service::handle`] takes the current [`routing::Snapshot`], puts the
 //!    path in its canonical form ([`request::path`]; a path without one is
 //!    a 400), routes that form, assigns a request id and admits the request
