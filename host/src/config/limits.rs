@@ -77,6 +77,9 @@ pub struct ServerLimits {
     pub max_header_count: usize,
     /// Largest request head in bytes (`max_header_bytes`, default 64 KiB): 431.
     pub max_header_bytes: usize,
+    /// The server's memory budget in bytes (`max_memory_mb`, default none):
+    /// a config whose worst case (`config/memory.rs`) exceeds it is refused.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for ServerLimits {
@@ -88,6 +91,7 @@ impl Default for ServerLimits {
             idle_timeout: Duration::from_secs(60),
             max_header_count: 100,
             max_header_bytes: 64 << 10,
+            max_memory: None,
         }
     }
 }
@@ -116,6 +120,7 @@ pub(crate) struct RawServer {
     idle_timeout_ms: Option<i64>,
     max_header_count: Option<i64>,
     max_header_bytes: Option<i64>,
+    max_memory_mb: Option<i64>,
 }
 
 /// `value` if within `min..=max`, else a message naming `key` and the range.
@@ -216,6 +221,10 @@ impl RawServer {
                 // hyper needs room for at least 8 KiB.
                 Some(n) => bounded("max_header_bytes", n, 8192, 16 << 20)? as usize,
                 None => d.max_header_bytes,
+            },
+            max_memory: match self.max_memory_mb {
+                Some(n) => Some(bounded("max_memory_mb", n, 1, 1 << 30)? << 20),
+                None => d.max_memory,
             },
         })
     }
