@@ -31,8 +31,11 @@ pub const RELOADS: &str = "switchyard_reloads_total";
 /// Reloads that failed and left the previous version serving.
 pub const RELOAD_FAILURES: &str = "switchyard_reload_failures_total";
 /// Requests stopped by a limit, by `route` and `limit`: `timeout`,
-/// `memory`, `concurrency`, `request_body`, `outbound_denied`.
+/// `memory`, `host_memory`, `concurrency`, `request_body`, `outbound_denied`.
 pub const LIMIT_HITS: &str = "switchyard_limit_hits_total";
+/// Instances stopped by a memory budget, by `route` and `budget`: `linear`
+/// (`memory_mb`) or `host` (header maps and body buffers, `guest/budget.rs`).
+pub const MEMORY_BUDGET_HITS: &str = "switchyard_memory_budget_hits_total";
 
 /// Latency buckets (seconds): 0.5 ms to 30 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -82,11 +85,21 @@ fn describe() {
         LIMIT_HITS,
         "Requests stopped by a limit, by route and limit."
     );
+    describe_counter!(
+        MEMORY_BUDGET_HITS,
+        "Instances stopped by a memory budget (linear or host), by route and budget."
+    );
 }
 
 /// Count a request stopped by `limit` on `route`.
 pub fn limit_hit(route: &str, limit: &'static str) {
     metrics::counter!(LIMIT_HITS, "route" => route.to_string(), "limit" => limit).increment(1);
+}
+
+/// Count an instance of `route` stopped by its `budget` (`linear` or `host`).
+pub fn memory_budget_hit(route: &str, budget: &'static str) {
+    metrics::counter!(MEMORY_BUDGET_HITS, "route" => route.to_string(), "budget" => budget)
+        .increment(1);
 }
 
 /// Record one guest instantiation.
