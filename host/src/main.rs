@@ -170,7 +170,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             cache.dir = Some(dir);
         }
         cache.enabled &= !args.no_cache;
-        let host = Arc::new(Host::with_cache(&cache)?);
+        // The pool has a slot per server slot: admission counts instances.
+        let instances = config.server.max_concurrent_requests as u32;
+        let host = Arc::new(Host::with_pool(&cache, instances)?);
         let service = switchyard::load(host, &config)?;
         if let Some(admin) = &admin {
             admin.ready(service.registry().clone());
