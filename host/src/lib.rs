@@ -56,7 +56,7 @@ pub(crate) mod serve;
 pub(crate) mod telemetry;
 
 // What the binary, the benchmarks and the integration tests use.
-pub use config::{CacheSettings, Config, ConfigError, Pattern};
+pub use config::{CacheSettings, Config, ConfigError, MemoryUse, Pattern};
 pub use invoke::LoadError;
 pub use ops::{admin, check};
 pub use routing::{Registry, Router};
@@ -69,6 +69,9 @@ use std::sync::Arc;
 /// Load every route of `config` with `host`: the server's whole start-up
 /// work before it binds. Fails on the first route that cannot be served.
 pub fn load(host: Arc<Host>, config: &Config) -> Result<Arc<Service>, LoadError> {
+    if let Some(warning) = config.memory_warning() {
+        tracing::warn!("{warning}");
+    }
     let registry = Registry::load(host, config)?;
     Ok(Arc::new(Service::new(Arc::new(registry), &config.server)))
 }

@@ -31,7 +31,7 @@ pub const RELOADS: &str = "switchyard_reloads_total";
 /// Reloads that failed and left the previous version serving.
 pub const RELOAD_FAILURES: &str = "switchyard_reload_failures_total";
 /// Requests stopped by a limit, by `route` and `limit`: `timeout`,
-/// `memory`, `concurrency`, `request_body`, `outbound_denied`.
+/// `memory`, `host_memory`, `concurrency`, `request_body`, `outbound_denied`.
 pub const LIMIT_HITS: &str = "switchyard_limit_hits_total";
 /// Guest outbound requests refused for where they would connect, by `route`
 /// and `class`: an address range (`loopback`, `private`, `link-local`, ...,
@@ -45,6 +45,9 @@ pub const CONNECTIONS_REFUSED: &str = "switchyard_connections_refused_total";
 /// Responses aborted because their client stopped reading for
 /// `[server] write_timeout_ms`, by `route`.
 pub const CLIENTS_STALLED: &str = "switchyard_clients_stalled_total";
+/// Instances stopped by a memory budget, by `route` and `budget`: `linear`
+/// (`memory_mb`) or `host` (header maps and body buffers, `guest/budget.rs`).
+pub const MEMORY_BUDGET_HITS: &str = "switchyard_memory_budget_hits_total";
 
 /// Latency buckets (seconds): 0.5 ms to 30 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -106,6 +109,10 @@ fn describe() {
         CLIENTS_STALLED,
         "Responses aborted because the client stopped reading (write timeout)."
     );
+    describe_counter!(
+        MEMORY_BUDGET_HITS,
+        "Instances stopped by a memory budget (linear or host), by route and budget."
+    );
 }
 
 /// Count a request stopped by `limit` on `route`.
@@ -127,6 +134,12 @@ pub fn connection_refused(listener: &'static str) {
 /// Count a response aborted because its client stopped reading.
 pub fn client_stalled(route: &str) {
     metrics::counter!(CLIENTS_STALLED, "route" => route.to_string()).increment(1);
+}
+
+/// Count an instance of `route` stopped by its `budget` (`linear` or `host`).
+pub fn memory_budget_hit(route: &str, budget: &'static str) {
+    metrics::counter!(MEMORY_BUDGET_HITS, "route" => route.to_string(), "budget" => budget)
+        .increment(1);
 }
 
 /// Record one guest instantiation.

@@ -106,6 +106,9 @@ pub struct ServerLimits {
     /// or addresses, default none): from them the header is kept and the
     /// peer appended; from anyone else it is replaced by the peer address.
     pub trusted_proxies: Vec<IpNet>,
+    /// The server's memory budget in bytes (`max_memory_mb`, default none):
+    /// a config whose worst case (`config/memory.rs`) exceeds it is refused.
+    pub max_memory: Option<u64>,
 }
 
 impl ServerLimits {
@@ -131,6 +134,7 @@ impl Default for ServerLimits {
             trusted_proxies: Vec::new(),
             max_connections: None,
             write_timeout: Duration::from_secs(30),
+            max_memory: None,
         }
     }
 }
@@ -163,6 +167,7 @@ pub(crate) struct RawServer {
     trusted_proxies: Option<Vec<String>>,
     max_connections: Option<i64>,
     write_timeout_ms: Option<i64>,
+    max_memory_mb: Option<i64>,
 }
 
 /// `value` if within `min..=max`, else a message naming `key` and the range.
@@ -279,6 +284,10 @@ impl RawServer {
                 None => d.max_connections,
             },
             write_timeout: ms("write_timeout_ms", self.write_timeout_ms, d.write_timeout)?,
+            max_memory: match self.max_memory_mb {
+                Some(n) => Some(bounded("max_memory_mb", n, 1, 1 << 30)? << 20),
+                None => d.max_memory,
+            },
         })
     }
 }

@@ -39,6 +39,7 @@
 mod admin;
 mod cache;
 mod limits;
+mod memory;
 mod middleware;
 mod names;
 mod outbound;
@@ -53,6 +54,9 @@ use cache::RawCache;
 pub use cache::{default_dir, CacheSettings};
 pub use limits::{Limits, ServerLimits, ADMIN_MAX_CONNECTIONS, MAX_INSTANCES};
 use limits::{RawLimits, RawServer};
+pub use memory::{
+    MemoryUse, FIELD_BYTES, HOST_BYTES_PER_INSTANCE, RESIDENT_PER_POOL_SLOT, TABLE_ENTRIES,
+};
 pub use middleware::MiddlewareConfig;
 use names::validate_env;
 pub use names::validate_name;
@@ -343,6 +347,7 @@ impl Config {
                 instance_reuse,
             });
         }
+        memory::check(file, &routes, &server)?;
         Ok(Config {
             file: file.to_path_buf(),
             listen,

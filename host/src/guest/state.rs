@@ -5,8 +5,10 @@
 //! no sockets (wasmtime-wasi denies them unless allowed), no host environment
 //! (only the route's configured `env`), stdin empty, stdout/stderr into the
 //! server log tagged with route and request id, outbound HTTP only where the
-//! route allows it, and linear memory up to the route's budget.
+//! route allows it, linear memory up to the route's budget, and host
+//! memory (header maps, body buffers, table entries) up to [`HostBudget`]'s.
 
+use super::budget::HostBudget;
 use super::log::GuestLog;
 use super::next::NextHop;
 use super::outbound::{Outbound, OutboundGate};
@@ -25,6 +27,9 @@ pub struct RequestState {
     hooks: Outbound,
     /// The instance's memory budget; consulted by wasmtime on every grow.
     pub memory: MemoryBudget,
+    /// What the instance may make the host allocate; checked before every
+    /// `wasi:http` call.
+    pub host: HostBudget,
 }
 
 impl RequestState {
@@ -40,13 +45,7 @@ impl RequestState {
             .stdout(GuestLog::stdout(tag.clone()))
             .stderr(GuestLog::stderr(tag.clone()))
             .build();
-        RequestState {
-            wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            hooks: Outbound::new(tag.clone(), outbound),
-            memory: MemoryBudget::new(memory_limit),
-        }
+        RequestState::assemble(wasi, Outbound::new(tag.clone(), outbound), memory_limit)
     }
 
     /// Send the guest's requests to the reserved `next` authority to `next`
@@ -74,12 +73,19 @@ impl RequestState {
             .stderr(GuestLog::stderr_of_current(current.clone()))
             .build();
         let tag = (**current.load()).clone();
+        RequestState::assemble(wasi, Outbound::new(tag, outbound), memory_limit)
+    }
+
+    fn assemble(wasi: WasiCtx, hooks: Outbound, memory_limit: usize) -> RequestState {
+        let (mut table, mut http) = (ResourceTable::new(), WasiHttpCtx::new());
+        HostBudget::prepare(&mut table, &mut http);
         RequestState {
             wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            hooks: Outbound::new(tag, outbound),
+            http,
+            table,
+            hooks,
             memory: MemoryBudget::new(memory_limit),
+            host: HostBudget::new(),
         }
     }
 
@@ -151,6 +157,7 @@ impl WasiView for RequestState {
 
 impl WasiHttpView for RequestState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
+        self.host.check(&mut self.table, &mut self.http);
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,

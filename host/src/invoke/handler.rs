@@ -6,7 +6,7 @@
 //! response returned as soon as the guest sets it, its body streaming while
 //! the guest keeps writing.
 
-use super::admission::Admission;
+use super::admission::{Admission, InstanceSlot};
 use super::error::{DeadlineExceeded, InvokeError};
 use super::guarded::GuardedBody;
 use super::reuse::{InstanceRecipe, ReusePool};
@@ -198,20 +198,20 @@ impl Handler {
                 .invoke(request, tag, admission, arrived, max_body)
                 .await;
         }
-        self.run(request, scheme, tag, Some(admission), arrived, None)
-            .await
+        let slot = InstanceSlot::First(admission);
+        self.run(request, scheme, tag, slot, arrived, None).await
     }
 
     /// [`Handler::invoke`] as one element of a middleware chain: `next` is
     /// where the guest's requests to the reserved `next` authority go, and
-    /// `admission` is `None` for every element but the first (the chain
-    /// holds one slot, however long it is).
+    /// `slot` the request's admission for the first element, one of its
+    /// server slots for each later one.
     pub async fn run<B>(
         &self,
         request: hyper::Request<B>,
         scheme: Scheme,
         tag: &RequestTag,
-        admission: Option<Admission>,
+        slot: InstanceSlot,
         arrived: Instant,
         next: Option<Arc<dyn NextHop>>,
     ) -> Result<hyper::Response<GuardedBody>, InvokeError>
@@ -228,7 +228,7 @@ impl Handler {
         let body_too_large = Arc::new(AtomicBool::new(false));
         // The client's body (first element) counts in the route's metrics;
         // a body a middleware passes on is the same bytes again.
-        let from_client = admission.is_some();
+        let from_client = matches!(slot, InstanceSlot::First(_));
         let request = request.map(|body| {
             let body = LimitedBody::new(body, max_body, body_too_large.clone());
             if from_client {
@@ -271,20 +271,27 @@ impl Handler {
 
         let pre = self.pre.clone();
         let route = tag.route.clone();
+        // One value, so that however the task ends (even aborted) the store,
+        // and with it the pool slot, goes before the server slot.
+        let running = Running { store, _slot: slot };
         let mut guest = tokio::spawn(async move {
-            let _admission = admission;
+            // The whole value, not only the field used (closures and async
+            // blocks capture fields): the slot must live as long as the task.
+            let mut running = running;
+            let store = &mut running.store;
             let run = async {
                 let instantiating = Instant::now();
-                let proxy = pre.instantiate_async(&mut store).await?;
+                let proxy = pre.instantiate_async(&mut *store).await?;
                 telemetry::instantiated(&route, instantiating.elapsed());
                 proxy
                     .wasi_http_incoming_handler()
-                    .call_handle(&mut store, request, outparam)
+                    .call_handle(&mut *store, request, outparam)
                     .await
             };
             // Also stops a guest blocked in a host call (a sleep, a read).
             let outcome = tokio::time::timeout_at(deadline.into(), run).await;
             let memory = &store.data().memory;
+            let host = &store.data().host;
             match outcome {
                 Ok(Ok(())) => Ok(()),
                 Err(_) => Err(anyhow::Error::new(DeadlineExceeded(timeout))),
@@ -293,9 +300,18 @@ impl Handler {
                 }
                 Ok(Err(error)) if memory.exceeded => {
                     telemetry::limit_hit(&route, "memory");
+                    telemetry::memory_budget_hit(&route, "linear");
                     Err(anyhow::Error::from(error).context(format!(
                         "the guest ran out of memory: its limit is {} MiB",
                         memory.limit() >> 20
+                    )))
+                }
+                Ok(Err(error)) if host.exceeded => {
+                    telemetry::limit_hit(&route, "host_memory");
+                    telemetry::memory_budget_hit(&route, "host");
+                    Err(anyhow::Error::from(error).context(format!(
+                        "the guest ran out of host memory: header maps and body buffers are limited to {} MiB per instance",
+                        host.limit() >> 20
                     )))
                 }
                 Ok(Err(error)) => Err(anyhow::Error::from(error)),
@@ -326,6 +342,12 @@ impl Handler {
         guest.abort();
         Err(failure)
     }
+}
+
+/// A fresh instance's store and the slot it holds, dropped in this order.
+struct Running {
+    store: Store<RequestState>,
+    _slot: InstanceSlot,
 }
 
 /// The route's pool of reused instances, if it asks for reuse.

@@ -15,6 +15,6 @@ mod guarded;
 mod handler;
 mod reuse;
 
-pub use admission::Admission;
+pub use admission::{Admission, InstanceSlot};
 pub use error::InvokeError;
 pub use handler::{Handler, LoadError};

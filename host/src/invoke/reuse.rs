@@ -313,9 +313,16 @@ impl WorkerState for InstanceState {
 
     fn drop(&self, store: Store<RequestState>, result: wasmtime::Result<()>) {
         let memory = &store.data().memory;
+        let host = &store.data().host;
         let result = result.map_err(|error| {
             let error = anyhow::Error::from(error);
-            if memory.exceeded {
+            if host.exceeded {
+                crate::telemetry::memory_budget_hit(&self.route, "host");
+                error.context(format!(
+                    "the guest ran out of host memory: header maps and body buffers are limited to {} MiB per instance",
+                    host.limit() >> 20
+                ))
+            } else if memory.exceeded {
                 error.context(format!(
                     "the guest ran out of memory: its limit is {} MiB (for the whole instance, over every request it served)",
                     memory.limit() >> 20

@@ -13,6 +13,14 @@
 //! request body streaming from the middleware's outgoing body and its
 //! response body streaming back, never buffered and never on a socket.
 //!
+//! A request takes one server slot per component of its chain at admission
+//! ([`Chain::instances`]), all at once; each later element's instance holds
+//! one of them while it lives, so a chain never instantiates outside the
+//! server's slots (the instance pool is sized to them). A middleware that
+//! calls `next` more often than the chain has elements gets a further slot
+//! if one is free at once, else a 503 from `next`, never an instantiation
+//! failure.
+//!
 //! The next element sees the client's scheme and authority with the path
 //! and query the middleware sent. If it fails before answering (a trap, the
 //! deadline), the middleware receives the status the client would have got
@@ -22,14 +30,14 @@ use super::origin::Origin;
 use super::upstream::{strip_hop_by_hop, Upstream};
 use crate::body::{plain, LimitedBody, ResponseBody};
 use crate::guest::{NextHop, NextResponse, NEXT_AUTHORITY};
-use crate::invoke::{Admission, Handler, InvokeError};
+use crate::invoke::{Admission, Handler, InstanceSlot, InvokeError};
 use crate::request::{content_length, RequestTag};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{Error, WasiBody};
 
@@ -112,13 +120,19 @@ impl Chain {
         }
     }
 
+    /// Server slots a request through this chain takes at admission: one
+    /// per component (middleware and handler), at least one.
+    pub fn instances(&self) -> u32 {
+        self.handlers().count().max(1) as u32
+    }
+
     /// Run a client's request through the chain, from its first element.
     pub async fn invoke(
         &self,
         request: hyper::Request<Incoming>,
         scheme: Scheme,
         tag: &RequestTag,
-        admission: Admission,
+        mut admission: Admission,
         arrived: Instant,
     ) -> Result<hyper::Response<ResponseBody>, InvokeError> {
         let mut request = request;
@@ -136,13 +150,20 @@ impl Chain {
                     .await?;
                 return Ok(response.map(BodyExt::boxed_unsync));
             }
-            [first, ..] => (first, self.next(1, &request, &scheme, tag, arrived)),
+            [first, ..] => {
+                let spare = Arc::new(Spare {
+                    server: admission.server.semaphore().clone(),
+                    held: Mutex::new(admission.split_rest()),
+                });
+                (first, self.next(1, &request, &scheme, tag, arrived, spare))
+            }
             [] => unreachable!("a chain has at least one element"),
         };
         match first {
             Element::Component(handler) => {
+                let slot = InstanceSlot::First(admission);
                 let response = handler
-                    .run(request, scheme, tag, Some(admission), arrived, next)
+                    .run(request, scheme, tag, slot, arrived, next)
                     .await?;
                 Ok(response.map(BodyExt::boxed_unsync))
             }
@@ -173,6 +194,7 @@ impl Chain {
         scheme: &Scheme,
         tag: &RequestTag,
         arrived: Instant,
+        spare: Arc<Spare>,
     ) -> Option<Arc<dyn NextHop>> {
         (index < self.elements.len()).then(|| {
             Arc::new(Next {
@@ -181,8 +203,28 @@ impl Chain {
                 tag: tag.clone(),
                 arrived,
                 origin: Arc::new(Origin::of(request, matches!(scheme, Scheme::Https))),
+                spare,
             }) as Arc<dyn NextHop>
         })
+    }
+}
+
+/// The server slots a request took for its chain's later elements.
+struct Spare {
+    server: Arc<Semaphore>,
+    held: Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl Spare {
+    /// One slot for a later element's instance: one the request took at
+    /// admission, else a free one of the server's, else none (a 503).
+    fn take(&self) -> Option<OwnedSemaphorePermit> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(permits) = held.as_mut().filter(|p| p.num_permits() > 1) {
+            return permits.split(1);
+        }
+        held.take()
+            .or_else(|| self.server.clone().try_acquire_owned().ok())
     }
 }
 
@@ -196,6 +238,7 @@ struct Next {
     tag: RequestTag,
     arrived: Instant,
     origin: Arc<Origin>,
+    spare: Arc<Spare>,
 }
 
 impl NextHop for Next {
@@ -236,12 +279,17 @@ impl Next {
         });
         match &self.chain.elements[self.index] {
             Element::Component(handler) => {
+                let Some(slot) = self.spare.take() else {
+                    let error = InvokeError::Overloaded("the server is at max_concurrent_requests");
+                    error.log(&self.tag);
+                    return Ok(plain(error.status(), error.public_message()));
+                };
                 let ran = handler
                     .run(
                         request,
                         self.origin.scheme(),
                         &self.tag,
-                        None,
+                        InstanceSlot::Inner(slot),
                         self.arrived,
                         after,
                     )

@@ -10,7 +10,7 @@
 use super::compile_cache::CompileCache;
 use super::digest::Digest;
 use super::header::check_component_header;
-use crate::config::CacheSettings;
+use crate::config::{CacheSettings, MAX_INSTANCES};
 use crate::guest::outbound::address::OwnAddresses;
 use crate::guest::RequestState;
 use anyhow::Context as _;
@@ -40,6 +40,8 @@ pub struct Host {
     /// The listeners of the servers on this host, which every route's
     /// outbound gate refuses (the server adds them as it binds).
     own: OwnAddresses,
+    /// Instances the fresh engine's pool has slots for.
+    instances: u32,
 }
 
 impl Host {
@@ -60,11 +62,23 @@ impl Host {
     /// [`Host::new`] with the compile cache `cache` asks for. A cache
     /// directory that cannot be used is logged and served without.
     pub fn with_cache(cache: &CacheSettings) -> anyhow::Result<Host> {
+        Host::with_pool(cache, MAX_INSTANCES)
+    }
+
+    /// [`Host::with_cache`] with an instance pool of `instances` slots: the
+    /// server's `max_concurrent_requests`, which admission counts one per
+    /// instance, so the pool never runs out while slots are free, and an
+    /// idle server keeps no more pages resident than its slots can dirty.
+    /// The `instance_reuse` engine's pool has twice as many (at most
+    /// [`MAX_INSTANCES`]): its idle instances live outside admission.
+    pub fn with_pool(cache: &CacheSettings, instances: u32) -> anyhow::Result<Host> {
+        let instances = instances.clamp(1, MAX_INSTANCES);
         Ok(Host {
-            fresh: Runtime::new(cache, false)?,
+            fresh: Runtime::new(cache, false, instances)?,
             reusing: Mutex::new(None),
             cache: cache.clone(),
             own: OwnAddresses::default(),
+            instances,
         })
     }
 
@@ -123,7 +137,8 @@ impl Host {
             return Ok(runtime.clone());
         }
         let runtime = Arc::new(
-            Runtime::new(&self.cache, true).context("creating the engine for instance_reuse")?,
+            Runtime::new(&self.cache, true, (2 * self.instances).min(MAX_INSTANCES))
+                .context("creating the engine for instance_reuse")?,
         );
         *reusing = Some(runtime.clone());
         Ok(runtime)
@@ -139,8 +154,8 @@ struct Runtime {
 }
 
 impl Runtime {
-    fn new(cache: &CacheSettings, concurrent: bool) -> anyhow::Result<Runtime> {
-        let engine = super::tuning::engine(concurrent)?;
+    fn new(cache: &CacheSettings, concurrent: bool, instances: u32) -> anyhow::Result<Runtime> {
+        let engine = super::tuning::engine(concurrent, instances)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)

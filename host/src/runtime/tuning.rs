@@ -31,7 +31,7 @@
 //! Compiled components are cached on disk by [`super::compile_cache`], not
 //! by wasmtime's own cache: see there.
 
-use crate::config::MAX_INSTANCES;
+use crate::config::RESIDENT_PER_POOL_SLOT;
 use anyhow::Context as _;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -61,12 +61,20 @@ const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
 /// `memset` instead of an `madvise` per table.
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
+// The server's memory sum (config/memory.rs) counts what a slot keeps.
+const _: () = assert!(
+    MEMORY_KEEP_RESIDENT * MEMORIES_PER_COMPONENT as usize
+        + TABLE_KEEP_RESIDENT * TABLES_PER_COMPONENT as usize
+        == RESIDENT_PER_POOL_SLOT
+);
+
 /// An engine handlers are compiled and run with: pooled when the OS grants
 /// the reservation, on demand otherwise. `concurrent` turns on wasmtime's
 /// component-model concurrency (what `instance_reuse`'s `ProxyHandler`
-/// needs); off, plain calls skip its event loop and per-store state.
-pub fn engine(concurrent: bool) -> anyhow::Result<Engine> {
-    match Engine::new(&pooled_config(concurrent)) {
+/// needs); off, plain calls skip its event loop and per-store state. The
+/// pool has slots for `instances` component instances at once.
+pub fn engine(concurrent: bool, instances: u32) -> anyhow::Result<Engine> {
+    match Engine::new(&pooled_config(concurrent, instances)) {
         Ok(engine) => Ok(engine),
         Err(error) => {
             warn_on_demand(&error.into());
@@ -95,13 +103,13 @@ fn on_demand_config(concurrent: bool) -> Config {
     base_config(concurrent)
 }
 
-fn pooled_config(concurrent: bool) -> Config {
+fn pooled_config(concurrent: bool, instances: u32) -> Config {
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(MAX_INSTANCES)
-        .total_stacks(MAX_INSTANCES)
-        .total_core_instances(MAX_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
-        .total_memories(MAX_INSTANCES * MEMORIES_PER_COMPONENT)
-        .total_tables(MAX_INSTANCES * TABLES_PER_COMPONENT)
+    pool.total_component_instances(instances)
+        .total_stacks(instances)
+        .total_core_instances(instances * CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(instances * MEMORIES_PER_COMPONENT)
+        .total_tables(instances * TABLES_PER_COMPONENT)
         .max_memory_size(MAX_MEMORY_BYTES)
         .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
         .table_keep_resident(TABLE_KEEP_RESIDENT)

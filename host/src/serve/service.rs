@@ -63,21 +63,27 @@ impl Service {
         }
     }
 
-    /// Wait (at most the queue timeout) for a slot of the route and one of
-    /// the server, so a flood queues briefly and then gets a prompt 503.
-    async fn admit(&self, route: &Arc<Semaphore>) -> Result<Admission, InvokeError> {
+    /// Wait (at most the queue timeout) for a slot of the route and
+    /// `instances` of the server (one per component of the chain, taken
+    /// together), so a flood queues briefly and then gets a prompt 503.
+    async fn admit(
+        &self,
+        route: &Arc<Semaphore>,
+        instances: u32,
+    ) -> Result<Admission, InvokeError> {
         let deadline = tokio::time::Instant::now() + self.queue_timeout;
-        let acquire = |slots: &Arc<Semaphore>, full: &'static str| {
+        let acquire = |slots: &Arc<Semaphore>, n: u32, full: &'static str| {
             let slots = slots.clone();
             async move {
-                match tokio::time::timeout_at(deadline, slots.acquire_owned()).await {
+                match tokio::time::timeout_at(deadline, slots.acquire_many_owned(n)).await {
                     Ok(Ok(permit)) => Ok::<OwnedSemaphorePermit, InvokeError>(permit),
                     _ => Err(InvokeError::Overloaded(full)),
                 }
             }
         };
-        let route = acquire(route, "the route is at its max_concurrency").await?;
-        let server = acquire(&self.slots, "the server is at max_concurrent_requests").await?;
+        let route = acquire(route, 1, "the route is at its max_concurrency").await?;
+        let full = "the server is at max_concurrent_requests";
+        let server = acquire(&self.slots, instances, full).await?;
         Ok(Admission { route, server })
     }
 
@@ -146,12 +152,7 @@ impl Service {
         });
 
         let (mut response, route_name, generation, in_flight) = match routed {
-            Err((status, message)) => (
-                plain(status, message),
-                None,
-                None,
-                InFlight::enter(None),
-            ),
+            Err((status, message)) => (plain(status, message), None, None, InFlight::enter(None)),
             Ok((_, None)) => (
                 plain(
                     StatusCode::NOT_FOUND,
@@ -169,7 +170,7 @@ impl Service {
                     hops: crate::request::hops(&request),
                 };
                 let chain = &route.chain;
-                let invoked = match self.admit(chain.slots()).await {
+                let invoked = match self.admit(chain.slots(), chain.instances()).await {
                     Ok(admission) => {
                         chain
                             .invoke(request, scheme, &tag, admission, started)

@@ -17,6 +17,7 @@ mod deploy;
 mod failures;
 mod guardrails;
 mod handler_coverage;
+mod host_memory;
 mod layers;
 mod malformed;
 mod metrics;

@@ -11,6 +11,7 @@
 //! | `late-trap`    | sends 200 and three flushed `partial\n` chunks, then traps |
 //! | `huge-headers` | tries to answer with 10,000 headers of 1 KiB each          |
 //! | `slow-drip`    | sends 200, then one byte per second until the client leaves|
+//! | `fields-flood` | keeps making header maps of 64 KiB and holding them, 512 MiB |
 //!
 //! A missing or unknown mode gets 400 with this list.
 
@@ -18,7 +19,7 @@ use std::hint::black_box;
 
 use sdk::{Fields, IncomingRequest, ResponseOutparam};
 
-const MODES: [&str; 8] = [
+const MODES: [&str; 9] = [
     "trap",
     "loop",
     "oom",
@@ -27,6 +28,7 @@ const MODES: [&str; 8] = [
     "late-trap",
     "huge-headers",
     "slow-drip",
+    "fields-flood",
 ];
 
 struct Misbehave;
@@ -47,6 +49,7 @@ impl sdk::Guest for Misbehave {
             "late-trap" => late_trap(out),
             "huge-headers" => huge_headers(out),
             "slow-drip" => slow_drip(out),
+            "fields-flood" => fields_flood(out),
             _ => {
                 let text = format!(
                     "unknown or missing mode {mode:?}; modes: {}\n",
@@ -98,6 +101,31 @@ fn late_trap(out: ResponseOutparam) -> Result<(), sdk::Error> {
         body.write(b"partial\n")?;
     }
     panic!("misbehave: late trap after the response started");
+}
+
+/// Host memory outside linear memory: every `fields` is a header map on the
+/// host's heap, and this guest's own memory holds only its 4-byte handle.
+/// Make maps of 16 headers of 4 KiB (~66 KiB each, under any per-map limit)
+/// and keep every one, until 512 MiB of header values are held; then say
+/// so with a 200. A host that charges header maps to a budget traps the
+/// guest long before that.
+fn fields_flood(out: ResponseOutparam) -> Result<(), sdk::Error> {
+    const TOTAL: usize = 512 << 20;
+    let value = vec![b'x'; 4096];
+    let mut hoard = Vec::new();
+    let mut held = 0;
+    while held < TOTAL {
+        let fields = Fields::new();
+        for i in 0..16 {
+            if let Err(e) = fields.append(&format!("x-flood-{i}"), &value) {
+                panic!("misbehave: host refused a header after {held} bytes ({e:?})");
+            }
+            held += value.len();
+        }
+        hoard.push(fields);
+    }
+    let text = format!("the host held {} header maps, {} MiB\n", hoard.len(), held >> 20);
+    sdk::respond_text(out, 200, &text)
 }
 
 /// 10,000 headers of 1 KiB is ~10 MiB: far beyond any sane header limit. The
