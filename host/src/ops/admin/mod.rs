@@ -19,6 +19,7 @@
 //! | `/admin/...` | the route API ([`routes`]), bearer token required |
 
 mod routes;
+mod shared;
 pub mod token;
 mod write;
 
