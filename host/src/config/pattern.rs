@@ -1,7 +1,10 @@
 //! Route path patterns as written in `switchyard.toml`: an exact path
 //! (`/hello`) or a trailing wildcard (`/api/...`), validated when the config
-//! is read. The [router](crate::routing::router) indexes them.
+//! is read. The [router](crate::routing::router) indexes them. Requests are
+//! routed on their canonical path ([`crate::request::path`]), so a pattern
+//! must be written canonically too, or it could never match.
 
+use crate::request::path;
 use std::fmt;
 
 /// A validated route pattern, as written in the config file.
@@ -25,6 +28,12 @@ pub enum PatternError {
     QueryOrFragment,
     #[error("a route path may not contain whitespace or control characters")]
     BadCharacter,
+    #[error(
+        "requests are routed on their canonical path, which this pattern can never be; write {0:?}"
+    )]
+    NotCanonical(String),
+    #[error("no request path can match this pattern: {0}")]
+    Unmatchable(path::PathRefused),
 }
 
 impl Pattern {
@@ -38,6 +47,22 @@ impl Pattern {
         }
         if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(PatternError::BadCharacter);
+        }
+        let (path, wildcard) = match text.strip_suffix("/...") {
+            Some(prefix) => (if prefix.is_empty() { "/" } else { prefix }, "/..."),
+            None => (text, ""),
+        };
+        match path::canonical(path) {
+            Err(refused) => return Err(PatternError::Unmatchable(refused)),
+            Ok(canonical) if canonical != path && !path.contains("...") => {
+                let canonical = canonical.trim_end_matches('/');
+                let canonical = match (canonical, wildcard) {
+                    ("", "") => "/".to_string(),
+                    (c, w) => format!("{c}{w}"),
+                };
+                return Err(PatternError::NotCanonical(canonical));
+            }
+            Ok(_) => {}
         }
         match text.strip_suffix("/...") {
             Some(prefix) if !prefix.contains("...") => Ok(Pattern::Prefix(prefix.to_string())),
@@ -95,6 +120,27 @@ mod tests {
         );
         assert_eq!(Pattern::parse("/a?b=1"), Err(PatternError::QueryOrFragment));
         assert_eq!(Pattern::parse("/a b"), Err(PatternError::BadCharacter));
+        let not_canonical = |text: &str, write: &str| {
+            assert_eq!(
+                Pattern::parse(text),
+                Err(PatternError::NotCanonical(write.into())),
+                "{text}"
+            );
+        };
+        not_canonical("/a//b", "/a/b");
+        not_canonical("/%7Euser", "/~user");
+        not_canonical("/x/../api/...", "/api/...");
+        not_canonical("/./hello", "/hello");
+        assert_eq!(
+            Pattern::parse("/a%2Fb"),
+            Err(PatternError::Unmatchable(path::PathRefused::EncodedSlash))
+        );
+        assert_eq!(
+            Pattern::parse("/../x/..."),
+            Err(PatternError::Unmatchable(path::PathRefused::AboveRoot))
+        );
+        assert!(Pattern::parse("/caf%C3%A9").is_ok());
+        assert!(Pattern::parse("/api/").is_ok());
         assert_eq!(Pattern::parse("/..."), Ok(Pattern::Prefix(String::new())));
         assert_eq!(
             Pattern::parse("/api/..."),
