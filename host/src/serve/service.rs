@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
@@ -39,10 +39,9 @@ pub struct Service {
     next_id: AtomicU64,
     /// Instance slots over all routes (`max_concurrent_requests`).
     slots: Arc<Semaphore>,
-    /// How long a request may wait for a slot before a 503.
-    queue_timeout: Duration,
-    /// `max_header_count` (hyper enforces it itself only on HTTP/1) and
-    /// whose `X-Forwarded-For` to believe.
+    /// The queue timeout (how long a request may wait for a slot before a
+    /// 503), `max_header_count` (hyper enforces it itself only on HTTP/1)
+    /// and whose `X-Forwarded-For` to believe.
     limits: ServerLimits,
 }
 
@@ -58,7 +57,6 @@ impl Service {
             id_prefix,
             next_id: AtomicU64::new(1),
             slots: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
-            queue_timeout: limits.queue_timeout,
             limits: limits.clone(),
         }
     }
@@ -71,7 +69,7 @@ impl Service {
         route: &Arc<Semaphore>,
         instances: u32,
     ) -> Result<Admission, InvokeError> {
-        let deadline = tokio::time::Instant::now() + self.queue_timeout;
+        let deadline = tokio::time::Instant::now() + self.limits.queue_timeout;
         let acquire = |slots: &Arc<Semaphore>, n: u32, full: &'static str| {
             let slots = slots.clone();
             async move {
