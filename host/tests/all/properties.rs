@@ -64,19 +64,22 @@ impl RouteSpec {
     }
 }
 
+/// Names routes and paths share, so they overlap often (`a` / `ab`).
+const NAMES: [&str; 5] = ["a", "ab", "b", "api", "v1"];
+
+fn name() -> impl Strategy<Value = String> {
+    prop::sample::select(&NAMES[..]).prop_map(str::to_string)
+}
+
 /// Segments from a small alphabet, so generated routes and paths overlap
 /// often: shared prefixes (`a` / `ab`), empty segments (`//`), dots.
 fn segment() -> impl Strategy<Value = String> {
     prop_oneof![
-        Just("a".to_string()),
-        Just("ab".to_string()),
-        Just("b".to_string()),
-        Just("api".to_string()),
-        Just("v1".to_string()),
-        Just("".to_string()),
-        Just(".".to_string()),
-        Just("..".to_string()),
-        "[a-c%.~-]{1,3}",
+        5 => name(),
+        1 => Just("".to_string()),
+        1 => Just(".".to_string()),
+        1 => Just("..".to_string()),
+        1 => "[a-c%.~-]{1,3}",
     ]
     // `...` as a whole segment would be a (misplaced) wildcard, not a name.
     .prop_filter("not a wildcard", |s| !s.contains("..."))
@@ -86,15 +89,8 @@ fn segment() -> impl Strategy<Value = String> {
 /// hold (no empty, `.` or `..` segment, no `%`), since `Pattern::parse`
 /// refuses a pattern no canonical request path could match.
 fn route_segment() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just("a".to_string()),
-        Just("ab".to_string()),
-        Just("b".to_string()),
-        Just("api".to_string()),
-        Just("v1".to_string()),
-        "[a-c.~-]{1,3}",
-    ]
-    .prop_filter("a name, not a dot segment", |s| s.chars().any(|c| c != '.'))
+    prop_oneof![5 => name(), 1 => "[a-c.~-]{1,3}"]
+        .prop_filter("a name, not a dot segment", |s| s.chars().any(|c| c != '.'))
 }
 
 fn route_spec() -> impl Strategy<Value = RouteSpec> {
