@@ -10,7 +10,7 @@
 use crate::common::*;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -183,12 +183,7 @@ async fn an_http2_connection_with_no_request_in_flight_is_closed_after_the_idle_
         route("/hello", "hello")
     );
     let server = TestServer::start(&config).await;
-    let tcp = TcpStream::connect(server.addr).await.unwrap();
-    let (mut send, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .unwrap();
-    let connection = tokio::spawn(connection);
+    let (mut send, connection) = h2_connection(server.addr).await;
     let request = http::Request::get(server.url("/hello"))
         .body(Empty::<Bytes>::new())
         .unwrap();

@@ -8,7 +8,6 @@
 use crate::common::*;
 use bytes::Bytes;
 use http_body_util::Empty;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -97,12 +96,7 @@ async fn an_http1_client_that_stops_reading_a_stream_is_cut_and_its_slot_freed()
 #[tokio::test]
 async fn an_http2_client_that_stops_reading_a_stream_is_cut_and_its_slot_freed() {
     let server = TestServer::start_with_admin(&stream_route("stall-h2"), None).await;
-    let tcp = TcpStream::connect(server.addr).await.unwrap();
-    let (mut send, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .unwrap();
-    let connection = tokio::spawn(connection);
+    let (mut send, connection) = h2_connection(server.addr).await;
     let request = http::Request::get(server.url(HUGE))
         .header("x-request-id", "stall-h2-req")
         .body(Empty::<Bytes>::new())

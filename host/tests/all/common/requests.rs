@@ -4,7 +4,13 @@
 //! reads as what it asks and what it expects; anything a helper here does
 //! not cover (extra headers, streamed reads) keeps using reqwest directly.
 
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use reqwest::{Body, Client, IntoUrl, Response};
+use std::net::SocketAddr;
+use tokio::task::JoinHandle;
 
 /// GET `url`; the response, its body still to read.
 pub async fn get(client: &Client, url: impl IntoUrl) -> Response {
@@ -72,4 +78,19 @@ pub async fn assert_1000_byte_body_limit(client: &Client, url: &str, protocol: &
     assert_eq!(streamed.status(), 413, "{protocol}");
     let fine = post(client, url, "abc").await;
     assert_eq!(fine.status(), 200, "{protocol}");
+}
+
+/// A bare HTTP/2 connection (prior knowledge) to `addr`, for tests that need
+/// what reqwest hides (when the server closes the connection, a window never
+/// given back): the sender, and the task driving the connection, which ends
+/// when the connection does.
+pub async fn h2_connection(
+    addr: SocketAddr,
+) -> (SendRequest<Empty<Bytes>>, JoinHandle<hyper::Result<()>>) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    (send, tokio::spawn(connection))
 }
