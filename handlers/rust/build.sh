@@ -6,7 +6,8 @@
 # Builds the named handlers (every handler crate in this workspace when none
 # is named) in release for wasm32-wasip2 and writes OUT_DIR/<name>.wasm.
 # Building `hello` also writes OUT_DIR/hello-v2.wasm (hello built with the
-# `v2` feature), the hot-reload test fixture. A handler crate is a folder here
+# `v2` feature), the hot-reload test fixture; building `hello-p3` likewise
+# writes OUT_DIR/hello-p3-v2.wasm. A handler crate is a folder here
 # whose Cargo.toml declares a cdylib; `sdk` is the shared library, not a
 # handler. Any failure exits non-zero.
 set -euo pipefail
@@ -65,9 +66,11 @@ for name in "${names[@]}"; do
   copy_component "$name" "$out/$name.wasm"
 done
 
-# hello-v2 overwrites hello's artifact in target/, so it is built after hello
+# NAME-v2 overwrites NAME's artifact in target/, so it is built after NAME
 # has been copied out.
-if [[ " ${names[*]} " == *" hello "* ]]; then
-  cargo build --release --locked --target "$target" -p hello --features v2
-  copy_component hello "$out/hello-v2.wasm"
-fi
+for name in hello hello-p3; do
+  if [[ " ${names[*]} " == *" $name "* ]]; then
+    cargo build --release --locked --target "$target" -p "$name" --features v2
+    copy_component "$name" "$out/$name-v2.wasm"
+  fi
+done
