@@ -6,15 +6,20 @@
 # componentize-py (pinned below) is installed from PyPI into a virtualenv of its
 # own, build/venv/componentize-py-VERSION (git-ignored), the first time, and
 # reused after that; bumping the pin makes a fresh virtualenv.
-# Each handler is a folder holding an `app` module that exports
-# wasi:http/incoming-handler; bindings come from the root wit/ at build time.
+# Each handler is a folder holding an `app` module. Its world is the p2
+# switchyard:handler/handler (exporting wasi:http/incoming-handler, WIT in the
+# root wit/) unless the folder holds a file `world` naming another: one world
+# name on its first line that is not a `#` comment. The worlds a file may
+# name, and the WIT folder each comes from, are in wit_dir_of below
+# (switchyard:handler-p3/handler, the p3 world, is wit/p3/). Bindings are
+# generated from that folder at build time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 . "$root/handlers/tools.sh"
 
 COMPONENTIZE_PY_VERSION=0.25.1
-WORLD=switchyard:handler/handler
+DEFAULT_WORLD=switchyard:handler/handler
 
 [ $# -ge 1 ] || die "usage: $0 OUT_DIR [NAME...]"
 mkdir -p "$1"
@@ -40,6 +45,24 @@ if [ "$(installed_version || true)" != "$COMPONENTIZE_PY_VERSION" ]; then
     || die "componentize-py $COMPONENTIZE_PY_VERSION did not install into $venv"
 fi
 
+# world_of DIR: the world the handler in DIR is built against.
+world_of() {
+  local file="$1/world" world
+  [ -f "$file" ] || { echo "$DEFAULT_WORLD"; return 0; }
+  world=$(grep -v '^[[:space:]]*\(#\|$\)' "$file" | head -n 1 | tr -d '[:space:]')
+  [ -n "$world" ] || die "$file names no world"
+  echo "$world"
+}
+
+# wit_dir_of WORLD: the WIT folder defining WORLD, relative to handlers/python.
+wit_dir_of() {
+  case $1 in
+    switchyard:handler/handler) echo ../../wit ;;
+    switchyard:handler-p3/handler) echo ../../wit/p3 ;;
+    *) die "unknown world '$1' (known: switchyard:handler/handler, switchyard:handler-p3/handler)" ;;
+  esac
+}
+
 if [ $# -eq 0 ]; then
   names=()
   for dir in "$here"/*/; do
@@ -53,11 +76,13 @@ fi
 for name in "${names[@]}"; do
   dir="$here/$name"
   [ -f "$dir/app.py" ] || die "no Python handler named '$name' (expected $dir/app.py)"
-  echo "componentize-py: $name -> $out/$name.wasm" >&2
-  # Run from handlers/python so the WIT path is the relative ../../wit. The
-  # bindings are generated into a temporary folder (componentize-py's
-  # default), never into the source tree.
-  (cd "$here" && "$componentize_py" -d ../../wit -w "$WORLD" \
+  world=$(world_of "$dir")
+  wit=$(wit_dir_of "$world")
+  echo "componentize-py: $name ($world) -> $out/$name.wasm" >&2
+  # Run from handlers/python so the WIT path is relative (../../wit or
+  # ../../wit/p3). The bindings are generated into a temporary folder
+  # (componentize-py's default), never into the source tree.
+  (cd "$here" && "$componentize_py" -d "$wit" -w "$world" \
       componentize app -p "$name" -o "$out/$name.wasm.tmp") \
     || { rm -f "$out/$name.wasm.tmp"; die "componentize-py failed for '$name'"; }
   mv "$out/$name.wasm.tmp" "$out/$name.wasm"
