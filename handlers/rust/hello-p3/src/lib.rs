@@ -163,9 +163,13 @@ fn partial_then<F: std::future::Future + 'static>(headers: Fields, rest: F) -> R
 }
 
 /// Allocate `mib` MiB and write to every page of it, so the memory is really
-/// there (a trap if the host's memory limit refuses it).
+/// there (a trap if the host's memory limit refuses it, or if it is more than
+/// a 32-bit guest can address).
 fn allocate(mib: usize) {
-    let mut block = vec![0u8; mib << 20];
+    let Some(bytes) = mib.checked_mul(1 << 20) else {
+        panic!("hello-p3: {mib} MiB is more than a wasm32 guest can address");
+    };
+    let mut block = vec![0u8; bytes];
     for page in block.chunks_mut(4096) {
         page[0] = 1;
     }
