@@ -87,7 +87,12 @@ impl exports::wasi::http::handler::Guest for HelloP3 {
             Some(Switch::Sleep) => forever().await,
             Some(Switch::Trap) => trap(),
             Some(Switch::SleepBody) => partial_then(headers, forever()),
-            Some(Switch::TrapBody) => partial_then(headers, async { trap() }),
+            // A moment after the first bytes, so they reach the client
+            // before the trap (hyper sends a head with its first chunk).
+            Some(Switch::TrapBody) => partial_then(headers, async {
+                monotonic_clock::wait_for(100_000_000).await;
+                trap()
+            }),
             Some(Switch::PostReturn) => {
                 wit_bindgen::spawn_local(async {
                     for _ in 0..10 {
