@@ -49,6 +49,10 @@ pub const CLIENTS_STALLED: &str = "switchyard_clients_stalled_total";
 /// (`memory_mb`) or `host` (header maps and body buffers, `guest/budget.rs`).
 pub const MEMORY_BUDGET_HITS: &str = "switchyard_memory_budget_hits_total";
 
+/// Guest instances alive in a route's instance pool (every 0.3 component's,
+/// and a 0.2 component's with `instance_reuse`), by `route`.
+pub const POOLED_INSTANCES: &str = "switchyard_pooled_instances";
+
 /// Latency buckets (seconds): 0.5 ms to 30 s.
 const SECONDS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -88,6 +92,10 @@ fn describe() {
         INSTANTIATION,
         Unit::Seconds,
         "Time to create a guest instance for one request."
+    );
+    describe_gauge!(
+        POOLED_INSTANCES,
+        "Guest instances alive in a route's instance pool (0.3 components, instance_reuse)."
     );
     describe_counter!(BYTES_IN, Unit::Bytes, "Request body bytes read by guests.");
     describe_counter!(BYTES_OUT, Unit::Bytes, "Response body bytes sent.");
@@ -145,6 +153,11 @@ pub fn memory_budget_hit(route: &str, budget: &'static str) {
 /// Record one guest instantiation.
 pub fn instantiated(route: &str, took: Duration) {
     metrics::histogram!(INSTANTIATION, "route" => route.to_string()).record(took.as_secs_f64());
+}
+
+/// One more (`1.0`) or one fewer (`-1.0`) instance alive in `route`'s pool.
+pub fn pooled_instances(route: &str, delta: f64) {
+    metrics::gauge!(POOLED_INSTANCES, "route" => route.to_string()).increment(delta);
 }
 
 /// Count request body bytes a guest read.

@@ -168,6 +168,7 @@ struct RawRoute {
     #[serde(default)]
     env: BTreeMap<String, String>,
     instance_reuse: Option<i64>,
+    instance_concurrency: Option<i64>,
     #[serde(flatten)]
     limits: RawLimits,
 }
@@ -215,6 +216,10 @@ impl Config {
             .map_err(|message| match message.as_str() {
                 "unknown key `instance_reuse`" => "`instance_reuse` is a per-route key: set it \
                     in the [[route]] of each handler written to be reused"
+                    .to_string(),
+                "unknown key `instance_concurrency`" => "`instance_concurrency` is a per-route \
+                    key: set it in the [[route]] of each wasi:http 0.3 handler written to serve \
+                    several requests at once"
                     .to_string(),
                 _ => message,
             })
@@ -326,6 +331,22 @@ impl Config {
                     )))
                 }
             };
+            let instance_concurrency = match raw.instance_concurrency {
+                None => 1,
+                Some(n) if (1..=MAX_INSTANCE_CONCURRENCY).contains(&n) => n as usize,
+                Some(n) => {
+                    return Err(route_error(format!(
+                        "`instance_concurrency` = {n} is out of range (1 to {MAX_INSTANCE_CONCURRENCY}; 1 = one request at a time)"
+                    )))
+                }
+            };
+            if instance_concurrency > 1 && instance_reuse == 0 {
+                return Err(route_error(format!(
+                    "`instance_concurrency` = {instance_concurrency} needs `instance_reuse`: a fresh \
+                     instance serves one request, so set how many requests an instance may \
+                     serve (e.g. instance_reuse = 128)"
+                )));
+            }
             if instance_reuse > 0 && (!chain.is_empty() || upstream.is_some()) {
                 return Err(route_error(
                     "`instance_reuse` applies to a route that ends in a component and has no \
@@ -345,6 +366,7 @@ impl Config {
                 middleware: chain,
                 upstream,
                 instance_reuse,
+                instance_concurrency,
             });
         }
         memory::check(file, &routes, &server)?;
@@ -361,3 +383,6 @@ impl Config {
 
 /// The most requests `instance_reuse` lets one instance serve.
 const MAX_INSTANCE_REUSE: i64 = 1_000_000;
+
+/// The most requests `instance_concurrency` lets one instance serve at once.
+const MAX_INSTANCE_CONCURRENCY: i64 = 1024;

@@ -30,6 +30,10 @@ pub struct RouteConfig {
     /// is replaced; 0 (the default) means a fresh instance per request.
     /// Per route only: reuse is for handlers written for it.
     pub instance_reuse: usize,
+    /// `instance_concurrency`: how many requests one instance serves at the
+    /// same time (1, the default, or more for a wasi:http 0.3 component on
+    /// an `instance_reuse` route). Per route only.
+    pub instance_concurrency: usize,
 }
 
 impl RouteConfig {
@@ -59,6 +63,7 @@ impl RouteConfig {
             middleware: Vec::new(),
             upstream: None,
             instance_reuse: 0,
+            instance_concurrency: 1,
         }
     }
 }

@@ -262,4 +262,36 @@ fn instance_reuse_is_off_by_default_and_validated_per_route() {
     );
 }
 
+#[test]
+fn instance_concurrency_is_one_by_default_and_needs_reuse() {
+    let route = "[[route]]\npath = \"/a\"\ncomponent = \"a.wasm\"\n";
+    assert_eq!(parse(route).unwrap().routes[0].instance_concurrency, 1);
+    let c = parse(&format!(
+        "{route}instance_reuse = 128\ninstance_concurrency = 16\n"
+    ))
+    .unwrap();
+    assert_eq!(c.routes[0].instance_concurrency, 16);
+    let e = error(&format!("{route}instance_concurrency = 16\n"));
+    assert!(
+        e.contains("route #1 (/a)") && e.contains("needs `instance_reuse`"),
+        "{e}"
+    );
+    for bad in ["0", "1025", "-3"] {
+        let e = error(&format!(
+            "{route}instance_reuse = 8\ninstance_concurrency = {bad}\n"
+        ));
+        assert!(
+            e.contains(&format!(
+                "`instance_concurrency` = {bad} is out of range (1 to 1024"
+            )),
+            "{e}"
+        );
+    }
+    let e = error("[defaults]\ninstance_concurrency = 8\n");
+    assert!(
+        e.contains("[defaults]") && e.contains("`instance_concurrency` is a per-route key"),
+        "{e}"
+    );
+}
+
 mod chains;

@@ -93,6 +93,12 @@ impl RequestState {
     pub fn retag(&mut self, tag: &RequestTag) {
         self.hooks.retag(tag.clone());
     }
+
+    /// Where a pooled instance's requests to `next` go, for the request it
+    /// starts serving (see [`RequestState::with_next`]).
+    pub fn set_next(&mut self, next: Option<Arc<dyn NextHop>>) {
+        self.hooks.set_next(next);
+    }
 }
 
 /// Caps the linear memory of one instance, all its memories together (a

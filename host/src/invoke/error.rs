@@ -9,7 +9,6 @@ use crate::request::RequestTag;
 use crate::telemetry;
 use http::StatusCode;
 use std::time::Duration;
-use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 
 /// Why a request did not get a response from its handler.
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +31,11 @@ pub enum InvokeError {
     /// The guest returned without ever calling `response-outparam.set`.
     #[error("guest returned without setting a response")]
     NoResponse,
-    /// The guest passed an error to `response-outparam.set`.
-    #[error("guest answered with error code {0:?}")]
-    GuestError(ErrorCode),
+    /// The guest answered with a wasi:http error code instead of a
+    /// response (0.2: passed to `response-outparam.set`; 0.3: returned from
+    /// `handle`), rendered.
+    #[error("guest answered with error code {0}")]
+    GuestError(String),
     /// Something failed in the host itself.
     #[error("internal error: {0:?}")]
     Internal(anyhow::Error),

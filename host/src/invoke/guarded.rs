@@ -7,15 +7,23 @@
 //! the body with an error instead: hyper then closes an HTTP/1.1 connection
 //! without the final chunk, or resets the HTTP/2 stream, so the client can
 //! tell the response was cut short.
+//!
+//! A wasi:http 0.3 guest writes its body after `handle` returned, so its
+//! body also carries what its request holds (the admission slots) and its
+//! deadline, past which the body is cut the same way.
 
+use super::admission::InstanceSlot;
 use super::error::DeadlineExceeded;
+use super::pool::{Ended, Fate};
 use crate::request::RequestTag;
 use crate::telemetry;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -26,6 +34,9 @@ pub enum Outcome {
     /// A reused instance reports each request's end (see `reuse`); a dropped
     /// sender counts as success: the instance went on to other work.
     Reported(tokio::sync::oneshot::Receiver<anyhow::Result<()>>),
+    /// A 0.3 instance's end, read (never awaited) when the body ends: the
+    /// instance announces it before its store, and with it the body, goes.
+    Fate(Fate),
 }
 
 impl Future for Outcome {
@@ -40,6 +51,13 @@ impl Future for Outcome {
             Outcome::Reported(report) => {
                 Poll::Ready(ready!(Pin::new(report).poll(cx)).unwrap_or(Ok(())))
             }
+            Outcome::Fate(fate) => Poll::Ready(match fate.now() {
+                Some(Ended::Failed(error)) => Err(anyhow::anyhow!("{error:?}")),
+                Some(Ended::TimedOut(timeout)) => {
+                    Err(anyhow::Error::new(DeadlineExceeded(timeout)))
+                }
+                Some(Ended::Ok) | None => Ok(()),
+            }),
         }
     }
 }
@@ -49,6 +67,10 @@ pub struct GuardedBody {
     inner: HyperOutgoingBody,
     guest: Option<Outcome>,
     tag: RequestTag,
+    /// What the request holds until its body is done.
+    _holds: Option<Arc<InstanceSlot>>,
+    /// The request's deadline, when the body must keep it itself.
+    deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
 }
 
 impl GuardedBody {
@@ -66,7 +88,45 @@ impl GuardedBody {
             inner,
             guest: Some(outcome),
             tag,
+            _holds: None,
+            deadline: None,
         }
+    }
+
+    /// Hold `slot` until the body is done.
+    pub fn holding(mut self, slot: Arc<InstanceSlot>) -> GuardedBody {
+        self._holds = Some(slot);
+        self
+    }
+
+    /// Cut the body short at `deadline` (the route's `timeout` after the
+    /// request arrived).
+    pub fn until(mut self, deadline: Instant, timeout: Duration) -> GuardedBody {
+        let sleep = Box::pin(tokio::time::sleep_until(deadline.into()));
+        self.deadline = Some((sleep, timeout));
+        self
+    }
+
+    /// Past the deadline: end the body with the error that says so.
+    fn poll_deadline(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, anyhow::Error>>> {
+        let Some((sleep, timeout)) = self.deadline.as_mut() else {
+            return Poll::Pending;
+        };
+        ready!(sleep.as_mut().poll(cx));
+        let timeout = *timeout;
+        self.deadline = None;
+        self.guest = None;
+        telemetry::limit_hit(&self.tag.route, "timeout");
+        tracing::error!(
+            route = %self.tag.route,
+            request_id = %self.tag.request_id,
+            "the route's deadline of {timeout:?} passed while the guest was streaming its response; cutting the response short"
+        );
+        Poll::Ready(Some(Err(anyhow::Error::new(DeadlineExceeded(timeout))
+            .context("guest failed while streaming its response"))))
     }
 
     /// The body has ended; end the response only if the guest succeeded.
@@ -106,7 +166,14 @@ impl Body for GuardedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, anyhow::Error>>> {
         let this = self.get_mut();
-        match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+        if this.guest.is_none() {
+            return Poll::Ready(None);
+        }
+        let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => return this.poll_deadline(cx),
+        };
+        match frame {
             Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
             Some(Err(error)) => {
                 tracing::warn!(

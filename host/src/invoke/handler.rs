@@ -1,21 +1,24 @@
 //! A compiled, pre-instantiated handler, and how one request runs on it.
 //!
 //! [`Handler::load`] does the expensive work once (read, compile, link,
-//! pre-instantiate). [`Handler::invoke`] is the per-request path: a fresh
-//! `Store` and instance, the guest's `handle` call in its own task, and the
-//! response returned as soon as the guest sets it, its body streaming while
-//! the guest keeps writing.
+//! pre-instantiate). [`Handler::invoke`] is the per-request path: for a
+//! wasi:http 0.2 component, a fresh `Store` and instance, the guest's
+//! `handle` call in its own task, and the response returned as soon as the
+//! guest sets it, its body streaming while the guest keeps writing; for a
+//! 0.3 component, or a route with `instance_reuse`, an instance of the
+//! route's [`InstancePool`] (a fresh one per request unless the route opts
+//! into reuse).
 
 use super::admission::{Admission, InstanceSlot};
 use super::error::{DeadlineExceeded, InvokeError};
 use super::guarded::GuardedBody;
-use super::reuse::{InstanceRecipe, ReusePool};
+use super::pool::{InstancePool, InstanceRecipe};
 use crate::body::LimitedBody;
 use crate::config::{Limits, RouteConfig};
 use crate::guest::outbound::address::OwnAddresses;
 use crate::guest::{NextHop, OutboundGate, OutboundLimits, RequestState};
 use crate::request::{content_length, RequestTag};
-use crate::runtime::{digest, Digest, Host};
+use crate::runtime::{digest, Digest, HandlerPre, Host, World};
 use crate::telemetry;
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -27,7 +30,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::WasiHttpView;
 
 /// One route's loaded component.
@@ -48,11 +50,16 @@ pub struct Handler {
     pub slots: Arc<Semaphore>,
     /// `instance_reuse`: 0 for a fresh instance per request.
     pub instance_reuse: usize,
+    /// `instance_concurrency`: requests one instance serves at once.
+    pub instance_concurrency: usize,
+    /// The wasi:http world the component exports.
+    pub world: World,
     env: Vec<(String, String)>,
     outbound: Arc<OutboundGate>,
-    pre: ProxyPre<RequestState>,
-    /// The route's reused instances, when `instance_reuse` is set.
-    reuse: Option<ReusePool>,
+    pre: HandlerPre,
+    /// The route's pooled instances: a 0.3 component's (fresh or reused),
+    /// or a 0.2 component's with `instance_reuse`.
+    pool: Option<InstancePool>,
 }
 
 /// A route whose component could not be loaded: names the route, the file
@@ -95,9 +102,36 @@ impl Handler {
         digest: Digest,
     ) -> Result<Handler, LoadError> {
         let started = Instant::now();
+        let world = World::of(bytes);
+        let p3 = world.as_ref().is_some_and(World::is_p3);
+        if route.instance_concurrency > 1 && !p3 {
+            let exports = world
+                .as_ref()
+                .map_or("no wasi:http handler".to_owned(), |w| w.to_string());
+            return Err(LoadError::new(
+                route,
+                anyhow::anyhow!(
+                    "`instance_concurrency` = {} needs a wasi:http 0.3 component \
+                     (wasi:http/service@0.3.0), but this one is {exports}, which takes one \
+                     request at a time",
+                    route.instance_concurrency
+                ),
+            ));
+        }
         let pre = host
-            .prepare(bytes, digest, route.instance_reuse > 0)
+            .prepare(bytes, digest, p3 || route.instance_reuse > 0)
             .map_err(|reason| LoadError::new(route, reason))?;
+        let world = match (&pre, world) {
+            (HandlerPre::P3(_), Some(world @ World::P3 { .. })) => world,
+            (HandlerPre::P2(_), Some(world @ World::P2 { .. })) => world,
+            (HandlerPre::P3(_), _) => World::P3 {
+                version: "0.3.0".into(),
+            },
+            (HandlerPre::P2(_), _) => World::P2 {
+                version: "0.2".into(),
+            },
+        };
+        tracing::info!(world = %world, "a {world} handler");
         let outbound = outbound_gate(&route.limits, host.own_addresses())
             .map_err(|reason| LoadError::new(route, reason))?;
         let outbound = Arc::new(outbound);
@@ -110,8 +144,10 @@ impl Handler {
             slots: Arc::new(Semaphore::new(route.limits.max_concurrency)),
             limits: route.limits.clone(),
             instance_reuse: route.instance_reuse,
+            instance_concurrency: route.instance_concurrency,
             env: route.env.clone(),
-            reuse: reuse_pool(route, &pre, &outbound),
+            pool: pool(route, &pre, &outbound),
+            world,
             outbound,
             pre,
         })
@@ -120,6 +156,18 @@ impl Handler {
     /// The same compiled component under a route's (possibly edited)
     /// settings: no recompilation.
     pub fn reconfigure(&self, route: &RouteConfig) -> Result<Handler, LoadError> {
+        if route.instance_concurrency > 1 && !self.world.is_p3() {
+            return Err(LoadError::new(
+                route,
+                anyhow::anyhow!(
+                    "`instance_concurrency` = {} needs a wasi:http 0.3 component \
+                     (wasi:http/service@0.3.0), but this one is {}, which takes one \
+                     request at a time",
+                    route.instance_concurrency,
+                    self.world
+                ),
+            ));
+        }
         // Every outbound setting, timeouts included, or an edit of one of
         // them alone would be ignored until the component changed.
         let outbound = if route.limits.allowed_outbound_hosts == self.limits.allowed_outbound_hosts
@@ -143,8 +191,10 @@ impl Handler {
             slots: self.slots_for(&route.limits),
             limits: route.limits.clone(),
             instance_reuse: route.instance_reuse,
+            instance_concurrency: route.instance_concurrency,
             env: route.env.clone(),
-            reuse: reuse_pool(route, &self.pre, &outbound),
+            pool: pool(route, &self.pre, &outbound),
+            world: self.world.clone(),
             outbound,
             pre: self.pre.clone(),
         })
@@ -171,10 +221,20 @@ impl Handler {
             && *self.route == *route.name
             && self.limits == route.limits
             && self.instance_reuse == route.instance_reuse
+            && self.instance_concurrency == route.instance_concurrency
     }
 
-    /// Run one request on a fresh instance (or, on an `instance_reuse`
-    /// route, on one of the route's reused instances: see `reuse`).
+    /// Whether this handler's compiled code is on the engine `route` needs:
+    /// the concurrent one for a 0.3 component or `instance_reuse`, else the
+    /// fresh-instance one.
+    pub fn engine_fits(&self, route: &RouteConfig) -> bool {
+        let concurrent = |reuse: usize| self.world.is_p3() || reuse > 0;
+        concurrent(self.instance_reuse) == concurrent(route.instance_reuse)
+    }
+
+    /// Run one request on a fresh instance (or, for a 0.3 component or on
+    /// an `instance_reuse` route, on an instance of the route's pool: see
+    /// `pool`).
     ///
     /// Returns once the guest has set its response (or failed, or ran out of
     /// time, before doing so). The guest keeps running in its own task while
@@ -192,12 +252,6 @@ impl Handler {
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        if let Some(pool) = &self.reuse {
-            let max_body = self.limits.max_request_body;
-            return pool
-                .invoke(request, tag, admission, arrived, max_body)
-                .await;
-        }
         let slot = InstanceSlot::First(admission);
         self.run(request, scheme, tag, slot, arrived, None).await
     }
@@ -219,9 +273,19 @@ impl Handler {
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        let max_body = self.limits.max_request_body;
+        if let Some(pool) = &self.pool {
+            return pool
+                .invoke(request, &scheme, tag, slot, arrived, next)
+                .await;
+        }
+        let HandlerPre::P2(pre) = &self.pre else {
+            return Err(InvokeError::Internal(anyhow::anyhow!(
+                "a wasi:http 0.3 handler without its instance pool"
+            )));
+        };
         let timeout = self.limits.timeout;
         let deadline = arrived + timeout;
-        let max_body = self.limits.max_request_body;
         if content_length(&request).is_some_and(|len| len > max_body) {
             return Err(InvokeError::BodyTooLarge(max_body));
         }
@@ -245,7 +309,7 @@ impl Handler {
             self.outbound.clone(),
         )
         .with_next(next);
-        let mut store = Store::new(self.pre.engine(), state);
+        let mut store = Store::new(pre.engine(), state);
         store.limiter(|state| &mut state.memory);
         // Every epoch tick (see runtime/host.rs) the guest yields to the runtime,
         // so a busy guest never holds a thread; past the deadline it traps.
@@ -269,7 +333,7 @@ impl Handler {
             .new_response_outparam(sender)
             .map_err(|e| InvokeError::Internal(e.into()))?;
 
-        let pre = self.pre.clone();
+        let pre = pre.clone();
         let route = tag.route.clone();
         // One value, so that however the task ends (even aborted) the store,
         // and with it the pool slot, goes before the server slot.
@@ -327,7 +391,7 @@ impl Handler {
             Err(_elapsed) => InvokeError::Timeout(timeout),
             _ if too_large() => InvokeError::BodyTooLarge(max_body),
             Ok(Ok(Ok(_))) => unreachable!("handled above"),
-            Ok(Ok(Err(code))) => InvokeError::GuestError(code),
+            Ok(Ok(Err(code))) => InvokeError::GuestError(format!("{code:?}")),
             // The outparam was dropped unset: the guest is done; ask how it ended.
             Ok(Err(_)) => match (&mut guest).await {
                 Ok(Ok(())) => InvokeError::NoResponse,
@@ -350,22 +414,31 @@ struct Running {
     _slot: InstanceSlot,
 }
 
-/// The route's pool of reused instances, if it asks for reuse.
-fn reuse_pool(
+/// The route's instance pool: every 0.3 component has one (a fresh instance
+/// per request unless the route asks for reuse), a 0.2 component only with
+/// `instance_reuse`.
+fn pool(
     route: &RouteConfig,
-    pre: &ProxyPre<RequestState>,
+    pre: &HandlerPre,
     outbound: &Arc<OutboundGate>,
-) -> Option<ReusePool> {
-    (route.instance_reuse > 0).then(|| {
-        ReusePool::new(
-            pre.clone(),
+) -> Option<InstancePool> {
+    let p3 = pre.is_p3();
+    (p3 || route.instance_reuse > 0).then(|| {
+        InstancePool::new(
+            pre.to_proxy_pre(),
             InstanceRecipe {
                 route: route.name.as_str().into(),
                 env: route.env.clone(),
                 memory_bytes: route.limits.memory_bytes,
                 outbound: outbound.clone(),
                 timeout: route.limits.timeout,
-                max_requests: route.instance_reuse,
+                max_request_body: route.limits.max_request_body,
+                max_requests: route.instance_reuse.max(1),
+                max_concurrent: if p3 {
+                    route.instance_concurrency.max(1)
+                } else {
+                    1
+                },
             },
         )
     })

@@ -1,8 +1,8 @@
 //! The invoke layer: one request on one loaded component.
 //!
 //! [`Handler::load`] turns a route's component into a handler once;
-//! [`Handler::invoke`] runs each request on a fresh instance (or, on an
-//! `instance_reuse` route, on one of the route's reused instances: [`reuse`])
+//! [`Handler::invoke`] runs each request on a fresh instance (a 0.3
+//! component's, and an `instance_reuse` route's, from the route's [`pool`])
 //! within the route's budget, holding the request's [`Admission`] until its
 //! response body ends ([`guarded`], which also cuts the body short when
 //! the guest fails mid-stream). Every way it can go wrong is one
@@ -13,7 +13,7 @@ mod admission;
 mod error;
 mod guarded;
 mod handler;
-mod reuse;
+mod pool;
 
 pub use admission::{Admission, InstanceSlot};
 pub use error::InvokeError;

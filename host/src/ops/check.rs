@@ -1,23 +1,28 @@
 //! `switchyard check`: can this host serve these `.wasm` files?
 //!
-//! Each file goes through the server's own [`Host`] (same engine, same
-//! linker, same `wasi:http/proxy` pre-instantiation), so "can be served" here
-//! means exactly what `serve` would do with it. For a component the report
+//! Each file goes through the server's own [`Host`] (the engine its world
+//! needs, the same linker, the same pre-instantiation as a
+//! `wasi:http/proxy@0.2` or `wasi:http/service@0.3` handler), so "can be
+//! served" here means exactly what `serve` would do with it. For a component the report
 //! also shows its shape (imports, exports, the world its exports imply) and
 //! every import the linker cannot satisfy, not only the first one wasmtime
 //! stops at: after each failure the missing import is stood in for by a
 //! throwaway definition in a copy of the linker and the check runs again.
 
 use crate::runtime::header::check_component_header;
-use crate::runtime::{digest, Host};
+use crate::runtime::{digest, Host, World as Exported};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use wasmtime::component::types::{ComponentExtern, ComponentItem};
 use wasmtime::component::{Component, LinkerInstance, ResourceType};
 use wasmtime::Engine;
 
-/// The export a component must have to answer requests (any 0.2.x version).
+/// The export a wasi:http 0.2 component must have to answer requests (any
+/// 0.2.x version).
 pub const HANDLER_EXPORT: &str = "wasi:http/incoming-handler";
+
+/// The export of a wasi:http 0.3 component (`wasi:http/service`).
+pub const SERVICE_EXPORT: &str = "wasi:http/handler";
 
 /// What `check` found out about one file.
 #[derive(Debug)]
@@ -68,6 +73,8 @@ pub struct Unsatisfied {
 /// The world a component targets, as far as its exports tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum World {
+    /// Exports `wasi:http/handler@0.3.x` (this export name): wasi:http 0.3.
+    HttpService(String),
     /// Exports `wasi:http/incoming-handler` (this export name).
     HttpProxy(String),
     /// Exports `wasi:cli/run` (a command, not a request handler).
@@ -89,10 +96,17 @@ pub fn check(host: &Host, file: &Path) -> FileReport {
         Err(error) => Verdict::Unreadable(format!("cannot read the file: {error}")),
         Ok(bytes) => match check_component_header(&bytes) {
             Err(error) => Verdict::NotAComponent(format!("{error:#}")),
-            Ok(()) => match host.compile(&bytes, digest(&bytes)) {
-                Err(error) => Verdict::Invalid(format!("{error:#}")),
-                Ok(component) => Verdict::Component(describe(host, &component)),
-            },
+            Ok(()) => {
+                // The engine `serve` would compile it on.
+                let concurrent = Exported::of(&bytes).is_some_and(|w| w.is_p3());
+                match host.compile(&bytes, digest(&bytes), concurrent) {
+                    Err(error) => Verdict::Invalid(format!("{error:#}")),
+                    Ok(component) => match describe(host, &component, concurrent) {
+                        Ok(report) => Verdict::Component(report),
+                        Err(error) => Verdict::Invalid(format!("{error:#}")),
+                    },
+                }
+            }
         },
     };
     FileReport {
@@ -118,24 +132,29 @@ fn regular_file(file: &Path) -> std::io::Result<()> {
     )))
 }
 
-fn describe(host: &Host, component: &Component) -> ComponentReport {
-    let engine = host.engine();
+fn describe(
+    host: &Host,
+    component: &Component,
+    concurrent: bool,
+) -> anyhow::Result<ComponentReport> {
+    let engine = component.engine();
     let ty = component.component_type();
     let imports = items(ty.imports(engine));
     let exports = items(ty.exports(engine));
     // The unsatisfied list says which imports and why; the refusal is the
     // one-line summary `serve` would print.
     let refusal = host
-        .pre_instantiate(component)
+        .pre_instantiate(component, concurrent)
         .err()
         .map(|error| error.to_string());
-    ComponentReport {
+    let linker = host.linker(concurrent)?;
+    Ok(ComponentReport {
         world: world(&exports),
         imports,
         exports,
-        unsatisfied: unsatisfied_imports(host, component),
+        unsatisfied: unsatisfied_imports(linker, component),
         refusal,
-    }
+    })
 }
 
 fn items<'a>(list: impl Iterator<Item = (&'a str, ComponentExtern<'a>)>) -> Vec<Item> {
@@ -171,7 +190,9 @@ fn world(exports: &[Item]) -> World {
             .find(|e| is_interface(&e.name, interface))
             .map(|e| e.name.clone())
     };
-    if let Some(name) = find(HANDLER_EXPORT) {
+    if let Some(name) = find(SERVICE_EXPORT) {
+        World::HttpService(name)
+    } else if let Some(name) = find(HANDLER_EXPORT) {
         World::HttpProxy(name)
     } else if let Some(name) = find("wasi:cli/run") {
         World::CliCommand(name)
@@ -187,11 +208,13 @@ fn world(exports: &[Item]) -> World {
 /// against a copy of the linker; on failure record the named import with
 /// wasmtime's reason, define a stand-in for it in the copy (never called:
 /// nothing is instantiated), and check again, until the check passes.
-fn unsatisfied_imports(host: &Host, component: &Component) -> Vec<Unsatisfied> {
-    let engine = host.engine();
+fn unsatisfied_imports<T: 'static>(
+    mut linker: wasmtime::component::Linker<T>,
+    component: &Component,
+) -> Vec<Unsatisfied> {
+    let engine = component.engine();
     let ty = component.component_type();
     let imports: Vec<(&str, ComponentItem)> = ty.imports(engine).map(|(n, e)| (n, e.ty)).collect();
-    let mut linker = host.linker().clone();
     linker.allow_shadowing(true);
     let mut found: Vec<Unsatisfied> = Vec::new();
     // Each round either passes or stands in for one more import.
@@ -279,17 +302,25 @@ impl fmt::Display for FileReport {
             Verdict::Component(report) => report,
         };
         writeln!(f, "{file}: {verdict}")?;
+        let version = |export: &str| export.split_once('@').map(|(_, v)| format!("@{v}"));
         match &report.world {
-            World::HttpProxy(export) => {
-                writeln!(f, "  component for the wasi:http/proxy world (exports {export})")?
-            }
+            World::HttpService(export) => writeln!(
+                f,
+                "  component for the wasi:http/service{} world (exports {export})",
+                version(export).unwrap_or_default()
+            )?,
+            World::HttpProxy(export) => writeln!(
+                f,
+                "  component for the wasi:http/proxy{} world (exports {export})",
+                version(export).unwrap_or_default()
+            )?,
             World::CliCommand(export) => writeln!(
                 f,
                 "  component for the wasi:cli/command world (exports {export}), not a request handler"
             )?,
             World::Unknown => writeln!(
                 f,
-                "  component for an unknown world (it does not export {HANDLER_EXPORT})"
+                "  component for an unknown world (it exports neither {SERVICE_EXPORT} nor {HANDLER_EXPORT})"
             )?,
         }
         for (label, items) in [("imports", &report.imports), ("exports", &report.exports)] {
@@ -346,6 +377,13 @@ mod tests {
         assert_eq!(
             world(&[item("wasi:cli/run@0.2.3")]),
             World::CliCommand("wasi:cli/run@0.2.3".into())
+        );
+        assert_eq!(
+            world(&[
+                item("wasi:http/incoming-handler@0.2.6"),
+                item("wasi:http/handler@0.3.0")
+            ]),
+            World::HttpService("wasi:http/handler@0.3.0".into())
         );
         assert_eq!(world(&[item("example:thing/x")]), World::Unknown);
         assert_eq!(world(&[]), World::Unknown);

@@ -296,11 +296,10 @@ fn load_handler(
 ) -> Result<(Arc<Handler>, Outcome), LoadError> {
     let loaded = Handler::read(config).and_then(|(bytes, digest)| match old {
         // Same bytes from the same file: keep the compiled handler.
-        // (Turning instance_reuse on or off moves it to the other engine.)
+        // (Turning instance_reuse of a 0.2 component on or off moves it to
+        // the other engine.)
         Some(old)
-            if old.digest == digest
-                && old.file == config.component
-                && (old.instance_reuse > 0) == (config.instance_reuse > 0) =>
+            if old.digest == digest && old.file == config.component && old.engine_fits(config) =>
         {
             Ok(None)
         }
@@ -330,7 +329,7 @@ fn load_handler(
         {
             // Its compiled code belongs to one engine: under a flipped
             // instance_reuse the last good handler stays exactly as it was.
-            let kept = if (old.instance_reuse > 0) == (config.instance_reuse > 0) {
+            let kept = if old.engine_fits(config) {
                 Arc::new(old.reconfigure(config)?)
             } else {
                 old.clone()

@@ -19,7 +19,34 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::handler::ProxyPre;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
+
+/// A pre-instantiated handler of either world: what [`Host::prepare`] gives.
+/// (wasmtime-wasi-http's own `handler::ProxyPre` is not `Clone`; a handler
+/// that is reconfigured hands its pre-instance to a new pool.)
+#[derive(Clone)]
+pub enum HandlerPre {
+    /// A `wasi:http/proxy@0.2` component.
+    P2(wasmtime_wasi_http::p2::bindings::ProxyPre<RequestState>),
+    /// A `wasi:http/service@0.3` component.
+    P3(ServicePre<RequestState>),
+}
+
+impl HandlerPre {
+    /// The same pre-instance as `ProxyHandler` takes it.
+    pub fn to_proxy_pre(&self) -> ProxyPre<RequestState> {
+        match self {
+            HandlerPre::P2(pre) => ProxyPre::P2(pre.clone()),
+            HandlerPre::P3(pre) => ProxyPre::P3(pre.clone()),
+        }
+    }
+
+    /// Whether it is a wasi:http 0.3 component.
+    pub fn is_p3(&self) -> bool {
+        matches!(self, HandlerPre::P3(_))
+    }
+}
 
 /// How many compiled components the in-memory cache keeps.
 const COMPILED_CACHE_ENTRIES: usize = 64;
@@ -28,14 +55,16 @@ const COMPILED_CACHE_ENTRIES: usize = 64;
 /// caches.
 ///
 /// Two engines, because wasmtime's component-model concurrency support
-/// (which `instance_reuse`'s `ProxyHandler` needs) is an engine setting that
-/// also sends every plain call through the concurrent event loop and sets up
-/// its state in every `Store`: a cost the fresh-instance path, which never
-/// calls concurrently, should not pay. Routes with `instance_reuse` compile
-/// on the second engine, created the first time one is loaded.
+/// (which wasi:http 0.3 components and `instance_reuse`'s `ProxyHandler`
+/// need) is an engine setting that also sends every plain call through the
+/// concurrent event loop and sets up its state in every `Store`: a cost the
+/// fresh-instance path of a 0.2 component, which never calls concurrently,
+/// should not pay. 0.3 components and routes with `instance_reuse` compile
+/// on the second engine, created the first time one is loaded; only its
+/// linker has WASI 0.3.
 pub struct Host {
-    fresh: Runtime,
-    reusing: Mutex<Option<Arc<Runtime>>>,
+    fresh: Arc<Runtime>,
+    concurrent: Mutex<Option<Arc<Runtime>>>,
     cache: CacheSettings,
     /// The listeners of the servers on this host, which every route's
     /// outbound gate refuses (the server adds them as it binds).
@@ -74,8 +103,8 @@ impl Host {
     pub fn with_pool(cache: &CacheSettings, instances: u32) -> anyhow::Result<Host> {
         let instances = instances.clamp(1, MAX_INSTANCES);
         Ok(Host {
-            fresh: Runtime::new(cache, false, instances)?,
-            reusing: Mutex::new(None),
+            fresh: Arc::new(Runtime::new(cache, false, instances)?),
+            concurrent: Mutex::new(None),
             cache: cache.clone(),
             own: OwnAddresses::default(),
             instances,
@@ -94,9 +123,11 @@ impl Host {
     }
 
     /// Compile `bytes` (or reuse an earlier compilation of the same bytes,
-    /// whose digest is `digest`) and pre-instantiate it as a
-    /// `wasi:http/proxy` handler: on the fresh-instance engine, or on the
-    /// concurrent one when `reused` (a route with `instance_reuse`).
+    /// whose digest is `digest`) and pre-instantiate it as a wasi:http
+    /// handler: on the fresh-instance engine (a 0.2 `wasi:http/proxy`
+    /// component), or on the concurrent one when `concurrent` (a 0.3
+    /// component, or a route with `instance_reuse`), which serves either
+    /// world.
     ///
     /// Logs whether the component was compiled or loaded from the compile
     /// cache; the caller's span names the route and file.
@@ -106,41 +137,59 @@ impl Host {
         &self,
         bytes: &[u8],
         digest: Digest,
-        reused: bool,
-    ) -> anyhow::Result<ProxyPre<RequestState>> {
-        if reused {
-            self.reusing()?.prepare(bytes, digest)
+        concurrent: bool,
+    ) -> anyhow::Result<HandlerPre> {
+        let runtime = self.runtime(concurrent)?;
+        let component = runtime.compile(bytes, digest)?;
+        runtime.pre_instantiate(&component)
+    }
+
+    /// Compile `bytes` on the fresh-instance engine, or the concurrent one
+    /// (see [`Host::prepare`]).
+    pub fn compile(
+        &self,
+        bytes: &[u8],
+        digest: Digest,
+        concurrent: bool,
+    ) -> anyhow::Result<Component> {
+        self.runtime(concurrent)?.compile(bytes, digest)
+    }
+
+    /// Pre-instantiate a component compiled by [`Host::compile`] with the
+    /// same `concurrent`.
+    pub fn pre_instantiate(
+        &self,
+        component: &Component,
+        concurrent: bool,
+    ) -> anyhow::Result<HandlerPre> {
+        self.runtime(concurrent)?.pre_instantiate(component)
+    }
+
+    /// The linker of the fresh-instance engine, or the concurrent one's.
+    pub(crate) fn linker(&self, concurrent: bool) -> anyhow::Result<Linker<RequestState>> {
+        Ok(self.runtime(concurrent)?.linker.clone())
+    }
+
+    fn runtime(&self, concurrent: bool) -> anyhow::Result<Arc<Runtime>> {
+        if concurrent {
+            self.concurrent()
         } else {
-            self.fresh.prepare(bytes, digest)
+            Ok(self.fresh.clone())
         }
     }
 
-    /// Compile `bytes` on the fresh-instance engine (see [`Host::prepare`]).
-    pub fn compile(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<Component> {
-        self.fresh.compile(bytes, digest)
-    }
-
-    /// Pre-instantiate a component compiled by [`Host::compile`].
-    pub fn pre_instantiate(&self, component: &Component) -> anyhow::Result<ProxyPre<RequestState>> {
-        self.fresh.pre_instantiate(component)
-    }
-
-    /// The linker every fresh-instance handler is instantiated with.
-    pub(crate) fn linker(&self) -> &Linker<RequestState> {
-        &self.fresh.linker
-    }
-
-    /// The engine for `instance_reuse` routes, created on first use.
-    fn reusing(&self) -> anyhow::Result<Arc<Runtime>> {
-        let mut reusing = self.reusing.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(runtime) = &*reusing {
+    /// The engine for 0.3 components and `instance_reuse` routes, created
+    /// on first use.
+    fn concurrent(&self) -> anyhow::Result<Arc<Runtime>> {
+        let mut concurrent = self.concurrent.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(runtime) = &*concurrent {
             return Ok(runtime.clone());
         }
         let runtime = Arc::new(
             Runtime::new(&self.cache, true, (2 * self.instances).min(MAX_INSTANCES))
-                .context("creating the engine for instance_reuse")?,
+                .context("creating the engine for wasi:http 0.3 and instance_reuse")?,
         );
-        *reusing = Some(runtime.clone());
+        *concurrent = Some(runtime.clone());
         Ok(runtime)
     }
 }
@@ -149,6 +198,8 @@ impl Host {
 struct Runtime {
     engine: Engine,
     linker: Linker<RequestState>,
+    /// Whether this is the concurrent engine (with WASI 0.3 linked).
+    concurrent: bool,
     compiled: Mutex<VecDeque<(Digest, Component)>>,
     disk: Option<CompileCache>,
 }
@@ -163,27 +214,26 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking wasi:http")?;
+        if concurrent {
+            // Beside 0.2, never instead: a 0.3 component built with a std
+            // toolchain imports 0.2 interfaces too. What the guest may do
+            // with them is decided by its store, as for 0.2.
+            wasmtime_wasi::p3::add_to_linker(&mut linker)
+                .map_err(anyhow::Error::from)
+                .context("linking WASI 0.3")?;
+            wasmtime_wasi_http::p3::add_to_linker(&mut linker)
+                .map_err(anyhow::Error::from)
+                .context("linking wasi:http 0.3")?;
+        }
         start_epoch_ticker(&engine);
         let disk = CompileCache::open(cache, &engine);
         Ok(Runtime {
             engine,
             linker,
+            concurrent,
             compiled: Mutex::new(VecDeque::new()),
             disk,
         })
-    }
-
-    /// Compile `bytes` (or reuse an earlier compilation of the same bytes,
-    /// whose digest is `digest`) and pre-instantiate it as a
-    /// `wasi:http/proxy` handler.
-    ///
-    /// Logs whether the component was compiled or loaded from the compile
-    /// cache; the caller's span names the route and file.
-    ///
-    /// CPU-heavy: call it from a blocking context, not on the request path.
-    fn prepare(&self, bytes: &[u8], digest: Digest) -> anyhow::Result<ProxyPre<RequestState>> {
-        let component = self.compile(bytes, digest)?;
-        self.pre_instantiate(&component)
     }
 
     /// Compile `bytes` as a component (or reuse an earlier compilation of
@@ -198,17 +248,28 @@ impl Runtime {
     }
 
     /// Resolve a compiled component's imports against the linker and find
-    /// its `wasi:http/incoming-handler` export: what serving it needs.
-    fn pre_instantiate(&self, component: &Component) -> anyhow::Result<ProxyPre<RequestState>> {
+    /// its handler export: `wasi:http/handler@0.3.0` (on the concurrent
+    /// engine, first, as `wasmtime serve` does), else
+    /// `wasi:http/incoming-handler@0.2.x`. What serving it needs.
+    fn pre_instantiate(&self, component: &Component) -> anyhow::Result<HandlerPre> {
         let pre = self
             .linker
             .instantiate_pre(component)
             .map_err(anyhow::Error::from)
             .context("this host cannot satisfy the component's imports")?;
-        let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).context(
-            "the component does not export wasi:http/incoming-handler (is it built for the wasi:http/proxy world?)",
-        )?;
-        Ok(pre)
+        if self.concurrent {
+            if let Ok(service) = ServicePre::new(pre.clone()) {
+                return Ok(HandlerPre::P3(service));
+            }
+        }
+        let pre = wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)
+            .map_err(anyhow::Error::from)
+            .context(
+                "the component exports neither wasi:http/handler@0.3.0 nor \
+                 wasi:http/incoming-handler@0.2.x (is it built for the wasi:http/service \
+                 or wasi:http/proxy world?)",
+            )?;
+        Ok(HandlerPre::P2(pre))
     }
 
     /// The compile cache's entry for `digest`, else a fresh compilation

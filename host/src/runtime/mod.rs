@@ -2,7 +2,9 @@
 //! instantiated with, and compiled components (in memory and on disk).
 //!
 //! [`Host`] is the one entry point: bytes in, a pre-instantiated
-//! `wasi:http/proxy` handler out, on the engine its route needs. The
+//! `wasi:http/proxy` (0.2) or `wasi:http/service` (0.3) handler out, on the
+//! engine its route needs; [`World`] tells which a component is before it
+//! is compiled. The
 //! engine's settings live in [`tuning`], measured against the benchmark;
 //! the on-disk cache in [`compile_cache`]. The store type the linker names
 //! comes from the guest layer below, which is why that layer sits under
@@ -14,6 +16,8 @@ pub mod digest;
 pub mod header;
 mod host;
 pub mod tuning;
+mod world;
 
 pub use digest::{digest, digest_hex, Digest};
-pub use host::Host;
+pub use host::{HandlerPre, Host};
+pub use world::World;

@@ -50,6 +50,9 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 4;
 
+/// Stacks per instance slot on the concurrent engine (see `pooled_config`).
+const STACKS_PER_CONCURRENT_INSTANCE: u32 = 4;
+
 /// Dirty linear-memory bytes a pool slot keeps resident after its instance
 /// is gone, reset to the initial contents instead of being handed back to
 /// the kernel. Covers the whole working set of a small handler (`hello`
@@ -70,8 +73,8 @@ const _: () = assert!(
 
 /// An engine handlers are compiled and run with: pooled when the OS grants
 /// the reservation, on demand otherwise. `concurrent` turns on wasmtime's
-/// component-model concurrency (what `instance_reuse`'s `ProxyHandler`
-/// needs); off, plain calls skip its event loop and per-store state. The
+/// component-model concurrency (what 0.3 components and `ProxyHandler` need);
+/// off, plain calls skip its event loop and per-store state. The
 /// pool has slots for `instances` component instances at once.
 pub fn engine(concurrent: bool, instances: u32) -> anyhow::Result<Engine> {
     match Engine::new(&pooled_config(concurrent, instances)) {
@@ -90,6 +93,10 @@ fn base_config(concurrent: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.concurrency_support(concurrent);
+    // wasi:http 0.3 guests (wit-bindgen's and componentize-py's async ABI)
+    // need only this of the async features; error contexts, stackful
+    // async and threads stay off. Stated, not left to the default.
+    config.wasm_component_model_async(concurrent);
     // Deadlines: a background ticker advances the epoch; see runtime/host.rs.
     config.epoch_interruption(true);
     // Linear memories start as copy-on-write mappings of the module's
@@ -105,8 +112,16 @@ fn on_demand_config(concurrent: bool) -> Config {
 
 fn pooled_config(concurrent: bool, instances: u32) -> Config {
     let mut pool = PoolingAllocationConfig::new();
+    // On the concurrent engine a call suspended in an epoch yield or an
+    // async host call keeps its fiber's stack, and one 0.3 instance serving
+    // several requests at once can hold several.
+    let stacks = if concurrent {
+        instances.saturating_mul(STACKS_PER_CONCURRENT_INSTANCE)
+    } else {
+        instances
+    };
     pool.total_component_instances(instances)
-        .total_stacks(instances)
+        .total_stacks(stacks)
         .total_core_instances(instances * CORE_INSTANCES_PER_COMPONENT)
         .total_memories(instances * MEMORIES_PER_COMPONENT)
         .total_tables(instances * TABLES_PER_COMPONENT)

@@ -245,7 +245,7 @@ async fn put_garbage_is_422_with_the_reason_and_changes_nothing() {
         (
             // A component header alone: an empty, valid component.
             std::fs::read(component("hello")).unwrap()[..8].to_vec(),
-            "does not export wasi:http/incoming-handler",
+            "exports neither wasi:http/handler@0.3.0 nor wasi:http/incoming-handler@0.2.x",
         ),
     ] {
         let body = expect_text(put_hello(&server, garbage).await, 422, "").await;

@@ -1,6 +1,7 @@
 //! `switchyard check FILE.wasm...` through the real binary: every built
 //! handler can be served; each kind of unservable file gets its own message;
-//! a component's unsatisfied imports are listed, all of them and only them;
+//! a component's unsatisfied imports are listed, all of them and only them,
+//! for a 0.3 component against the linker with WASI 0.3;
 //! exit 0 only when every file can be served, 1 otherwise, 2 for usage.
 
 use crate::common::*;
@@ -54,18 +55,33 @@ fn every_built_handler_can_be_served() {
     let paths: Vec<&Path> = files.iter().map(|p| p.as_path()).collect();
     let (code, stdout) = check(&paths);
     assert_eq!(code, Some(0), "{stdout}");
+    let mut services = 0;
     for file in &files {
         let report = block(&stdout, file);
         assert!(report.contains(": can be served\n"), "{report}");
-        assert!(
-            report.contains(
-                "component for the wasi:http/proxy world (exports wasi:http/incoming-handler@0.2."
-            ),
-            "{report}"
-        );
-        assert!(report.contains("instance wasi:http/types@0.2."), "{report}");
+        let p3 = report.contains("component for the wasi:http/service@0.3.0 world");
+        services += usize::from(p3);
+        if p3 {
+            assert!(
+                report.contains("(exports wasi:http/handler@0.3.0)"),
+                "{report}"
+            );
+            assert!(
+                report.contains("instance wasi:http/types@0.3.0"),
+                "{report}"
+            );
+        } else {
+            assert!(
+                report.contains("component for the wasi:http/proxy@0.2.")
+                    && report.contains(" world (exports wasi:http/incoming-handler@0.2."),
+                "{report}"
+            );
+            assert!(report.contains("instance wasi:http/types@0.2."), "{report}");
+        }
         assert!(!report.contains("cannot satisfy"), "{report}");
     }
+    // hello-p3, hello-p3-v2, echo-p3, counter-p3, next-p3, hello-py3.
+    assert_eq!(services, 6, "the wasi:http 0.3 handlers:\n{stdout}");
     assert!(
         stdout.ends_with(&format!(
             "{n} of {n} files can be served\n",
@@ -196,6 +212,55 @@ fn lists_every_import_the_host_cannot_satisfy_and_only_those() {
 }
 
 #[test]
+fn a_p3_component_is_checked_against_the_wasi_0_3_linker() {
+    let dir = tempfile::tempdir().unwrap();
+    // WASI 0.3's random is there (only on the engine 0.3 components run
+    // on); an unknown interface and a 0.3 clock without the function asked
+    // for are not.
+    let needy = write(
+        dir.path(),
+        "needy-p3.wasm",
+        &wat::parse_str(
+            r#"(component
+                (import "wasi:random/random@0.3.0" (instance (export "get-random-u64" (func (result u64)))))
+                (import "wasi:clocks/monotonic-clock@0.3.0" (instance (export "get-nothing" (func))))
+                (import "example:missing/thing@1.0.0" (instance (export "go" (func))))
+                (instance $handler)
+                (export "wasi:http/handler@0.3.0" (instance $handler))
+            )"#,
+        )
+        .unwrap(),
+    );
+    let (code, stdout) = check(&[&needy]);
+    assert_eq!(code, Some(1), "{stdout}");
+    let report = block(&stdout, &needy);
+    assert!(
+        report.contains(
+            "component for the wasi:http/service@0.3.0 world (exports wasi:http/handler@0.3.0)"
+        ),
+        "{report}"
+    );
+    let unsatisfied: Vec<&str> = report
+        .split("imports this host cannot satisfy (2):\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no list of 2 unsatisfied imports:\n{report}"))
+        .lines()
+        .take_while(|l| l.starts_with("    "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(unsatisfied.len(), 2, "{report}");
+    assert!(
+        unsatisfied[0].starts_with("wasi:clocks/monotonic-clock@0.3.0: ")
+            && unsatisfied[0].contains("`get-nothing`"),
+        "{report}"
+    );
+    assert!(
+        unsatisfied[1].starts_with("example:missing/thing@1.0.0: "),
+        "{report}"
+    );
+}
+
+#[test]
 fn a_component_without_the_handler_export_cannot_be_served() {
     let dir = tempfile::tempdir().unwrap();
     let bare = write(
@@ -208,7 +273,7 @@ fn a_component_without_the_handler_export_cannot_be_served() {
     let report = block(&stdout, &bare);
     assert!(
         report.contains(
-            "component for an unknown world (it does not export wasi:http/incoming-handler)"
+            "component for an unknown world (it exports neither wasi:http/handler nor wasi:http/incoming-handler)"
         ),
         "{report}"
     );
@@ -219,7 +284,7 @@ fn a_component_without_the_handler_export_cannot_be_served() {
     assert!(!report.contains("cannot satisfy"), "{report}");
     assert!(
         report.contains(
-            "serve would refuse it: the component does not export wasi:http/incoming-handler"
+            "serve would refuse it: the component exports neither wasi:http/handler@0.3.0 nor wasi:http/incoming-handler@0.2.x"
         ),
         "{report}"
     );

@@ -24,6 +24,7 @@ mod metrics;
 mod middleware;
 mod outbound;
 mod outbound_private;
+mod p3;
 mod paths;
 mod polyglot;
 mod properties;

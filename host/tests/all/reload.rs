@@ -171,7 +171,7 @@ async fn broken_writes_keep_the_last_good_version_serving() {
         (
             "wrong world",
             &wrong_world,
-            "does not export wasi:http/incoming-handler",
+            "exports neither wasi:http/handler@0.3.0 nor wasi:http/incoming-handler@0.2.x",
         ),
         (
             "unsatisfiable import",

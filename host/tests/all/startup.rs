@@ -156,7 +156,7 @@ fn component_without_the_incoming_handler_export() {
         &[
             "route 'x' (/x)",
             &file,
-            "does not export wasi:http/incoming-handler",
+            "exports neither wasi:http/handler@0.3.0 nor wasi:http/incoming-handler@0.2.x",
         ],
     );
 }

@@ -2,9 +2,9 @@
 //! generated here (rcgen), spoken to over TLS by a client that trusts only
 //! that certificate. The start-up line says `https`; ALPN picks HTTP/2 or
 //! HTTP/1.1; TLS 1.2 and 1.3 clients are served; PKCS#8, PKCS#1 and SEC1
-//! keys and a leaf-first chain work; guests see the scheme `https`; clients
-//! that fail the handshake (plaintext, untrusting, silent) do not disturb
-//! anyone else, and one that never finishes it is closed after
+//! keys and a leaf-first chain work; guests (0.2 and 0.3) see the scheme
+//! `https`; clients that fail the handshake (plaintext, untrusting, silent)
+//! do not disturb anyone else, and one that never finishes it is closed after
 //! `header_read_timeout_ms`; every bad certificate/key refuses to start with
 //! one line naming the file.
 
@@ -50,7 +50,7 @@ struct Setup {
     server: Process,
 }
 
-/// The real binary serving `/hello`, `/echo` and `/stream` over TLS.
+/// The real binary serving `/hello`, `/echo`, `/stream` and `/p3/hello` over TLS.
 fn serve_tls() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let cert = generate(dir.path(), "server");
@@ -63,10 +63,11 @@ fn tls_config(dir: &Path, extra: &str) -> PathBuf {
     std::fs::write(
         &config,
         format!(
-            "{}{}{}{extra}",
+            "{}{}{}{}{extra}",
             route("/hello", "hello"),
             route("/echo", "echo"),
-            route("/stream", "stream")
+            route("/stream", "stream"),
+            route("/p3/hello", "hello-p3")
         ),
     )
     .unwrap();
@@ -552,6 +553,15 @@ async fn guests_see_the_scheme_https_and_the_clients_authority() {
             response.headers()["x-echo-url"],
             format!("https://{authority}/echo?over=tls").as_str(),
             "{chosen:?}"
+        );
+        // A wasi:http 0.3 guest reads them from the URI the host builds.
+        let tls = handshake(addr, &connector(&setup.cert.der, &[alpn])).await;
+        let (chosen, response) = send(tls, &authority, "GET", "/p3/hello?over=tls", b"").await;
+        assert_eq!(response.status(), 200, "{chosen:?}");
+        assert_eq!(
+            response.headers()["x-url"],
+            format!("https://{authority}/p3/hello?over=tls").as_str(),
+            "{chosen:?}: a 0.3 guest"
         );
     }
 }

@@ -97,7 +97,9 @@ fn describe(route: &Route) -> serde_json::Value {
         "generation": route.generation,
         "loaded_at_unix": handler.map(|h| h.loaded_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
         "load_ms": handler.map(|h| h.load_time.as_millis() as u64),
+        "world": handler.map(|h| h.world.to_string()),
         "instance_reuse": config.instance_reuse,
+        "instance_concurrency": config.instance_concurrency,
         "limits": {
             "timeout_ms": limits.timeout.as_millis() as u64,
             "memory_mb": limits.memory_bytes >> 20,
