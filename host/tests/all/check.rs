@@ -27,6 +27,21 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     path
 }
 
+/// The `n` lines of a report's list of imports the host cannot satisfy,
+/// each `NAME: REASON`; fails unless the list is there with `n` entries.
+fn unsatisfied(report: &str, n: usize) -> Vec<&str> {
+    let lines: Vec<&str> = report
+        .split(&format!("imports this host cannot satisfy ({n}):\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no list of {n} unsatisfied imports:\n{report}"))
+        .lines()
+        .take_while(|l| l.starts_with("    "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(lines.len(), n, "{report}");
+    lines
+}
+
 /// The report of one file: its verdict line and the indented lines below.
 fn block(stdout: &str, file: &Path) -> String {
     let head = format!("{}: ", file.display());
@@ -188,15 +203,7 @@ fn lists_every_import_the_host_cannot_satisfy_and_only_those() {
             "{import} not listed:\n{report}"
         );
     }
-    let unsatisfied: Vec<&str> = report
-        .split("imports this host cannot satisfy (3):\n")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no list of 3 unsatisfied imports:\n{report}"))
-        .lines()
-        .take_while(|l| l.starts_with("    "))
-        .map(str::trim)
-        .collect();
-    assert_eq!(unsatisfied.len(), 3, "{report}");
+    let unsatisfied = unsatisfied(&report, 3);
     assert!(
         unsatisfied[0].starts_with("example:missing/store@1.0.0: ")
             && unsatisfied[0].contains("`get`")
@@ -240,15 +247,7 @@ fn a_p3_component_is_checked_against_the_wasi_0_3_linker() {
         ),
         "{report}"
     );
-    let unsatisfied: Vec<&str> = report
-        .split("imports this host cannot satisfy (2):\n")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no list of 2 unsatisfied imports:\n{report}"))
-        .lines()
-        .take_while(|l| l.starts_with("    "))
-        .map(str::trim)
-        .collect();
-    assert_eq!(unsatisfied.len(), 2, "{report}");
+    let unsatisfied = unsatisfied(&report, 2);
     assert!(
         unsatisfied[0].starts_with("wasi:clocks/monotonic-clock@0.3.0: ")
             && unsatisfied[0].contains("`get-nothing`"),

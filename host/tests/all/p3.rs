@@ -295,26 +295,9 @@ async fn echo_of_64_mib_is_identical_and_not_buffered() {
     let warm = post(&client, server.url("/p3/echo"), vec![7u8; 1 << 20]).await;
     assert_eq!(warm.bytes().await.unwrap().len(), 1 << 20);
     let (_, peak_before) = server.rss_kib();
-    let pattern = |i: usize| (i.wrapping_mul(31) ^ (i >> 13)) as u8;
-    let chunks = (0..TOTAL / (256 << 10)).map(move |c| {
-        let chunk: Vec<u8> = (0..256 << 10)
-            .map(|j| pattern(c * (256 << 10) + j))
-            .collect();
-        Ok::<_, std::io::Error>(chunk)
-    });
-    let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
-    let response = post(&client, server.url("/p3/echo"), body).await;
+    let response = post(&client, server.url("/p3/echo"), patterned_body(TOTAL)).await;
     assert_eq!(response.status(), 200);
-    let mut stream = response.bytes_stream();
-    let mut received = 0usize;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.unwrap();
-        for (k, &b) in chunk.iter().enumerate() {
-            assert_eq!(b, pattern(received + k), "byte {} differs", received + k);
-        }
-        received += chunk.len();
-    }
-    assert_eq!(received, TOTAL);
+    assert_patterned(response, TOTAL, "echo-p3").await;
     let (_, peak_after) = server.rss_kib();
     let growth = peak_after.saturating_sub(peak_before) as f64 / 1024.0;
     assert!(

@@ -40,21 +40,6 @@ async fn first_chunk_arrives_long_before_the_handler_finishes() {
     server.stop().await;
 }
 
-/// A 64 MiB body, generated chunk by chunk (never held whole by the test).
-fn big_body(total: usize) -> reqwest::Body {
-    const CHUNK: usize = 256 * 1024;
-    let chunks = (0..total.div_ceil(CHUNK)).map(move |i| {
-        let len = CHUNK.min(total - i * CHUNK);
-        let chunk: Vec<u8> = (0..len).map(|j| pattern(i * CHUNK + j)).collect();
-        Ok::<_, std::io::Error>(chunk)
-    });
-    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
-}
-
-fn pattern(i: usize) -> u8 {
-    (i.wrapping_mul(31) ^ (i >> 13)) as u8
-}
-
 #[tokio::test]
 async fn echo_of_64_mib_is_identical_and_the_server_does_not_buffer_it() {
     const TOTAL: usize = 64 * 1024 * 1024;
@@ -69,18 +54,9 @@ async fn echo_of_64_mib_is_identical_and_the_server_does_not_buffer_it() {
     assert_eq!(warm.bytes().await.unwrap().len(), 1024 * 1024);
     let (_, peak_before) = server.rss_kib();
 
-    let response = post(&client, server.url("/echo"), big_body(TOTAL)).await;
+    let response = post(&client, server.url("/echo"), patterned_body(TOTAL)).await;
     assert_eq!(response.status(), 200);
-    let mut body = response.bytes_stream();
-    let mut received = 0usize;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.unwrap();
-        for (k, &b) in chunk.iter().enumerate() {
-            assert_eq!(b, pattern(received + k), "byte {} differs", received + k);
-        }
-        received += chunk.len();
-    }
-    assert_eq!(received, TOTAL);
+    assert_patterned(response, TOTAL, "echo").await;
 
     let (_, peak_after) = server.rss_kib();
     let growth_mib = (peak_after.saturating_sub(peak_before)) as f64 / 1024.0;

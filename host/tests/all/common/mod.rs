@@ -9,9 +9,12 @@
 //! - [`Process::spawn`] runs the real `switchyard` binary, for what only a
 //!   process shows: exit codes, start-up messages, signals, its memory.
 //!
-//! The requests tests send and check live in [`requests`].
+//! The requests tests send and check live in [`requests`]; large patterned
+//! bodies in [`patterned`].
 mod requests;
 pub use requests::*;
+mod patterned;
+pub use patterned::{assert_patterned, patterned_body};
 mod started;
 pub use started::{stderr_line, Started, Stderr, SLOW_START};
 pub mod upstream;
