@@ -14,7 +14,7 @@
 
 use super::admission::InstanceSlot;
 use super::error::DeadlineExceeded;
-use super::pool::{Ended, Fate};
+use super::fate::{Ended, Fate};
 use crate::request::RequestTag;
 use crate::telemetry;
 use bytes::Bytes;

@@ -12,7 +12,8 @@
 use super::admission::{Admission, InstanceSlot};
 use super::error::{DeadlineExceeded, InvokeError};
 use super::guarded::GuardedBody;
-use super::pool::{InstancePool, InstanceRecipe};
+use super::instances::InstanceRecipe;
+use super::pool::InstancePool;
 use crate::body::LimitedBody;
 use crate::config::{Limits, RouteConfig};
 use crate::guest::outbound::address::OwnAddresses;

@@ -11,8 +11,10 @@
 
 mod admission;
 mod error;
+mod fate;
 mod guarded;
 mod handler;
+mod instances;
 mod pool;
 
 pub use admission::{Admission, InstanceSlot};
