@@ -2,36 +2,29 @@
 //!
 //! [`Handler::load`] does the expensive work once (read, compile, link,
 //! pre-instantiate). [`Handler::invoke`] is the per-request path: for a
-//! wasi:http 0.2 component, a fresh `Store` and instance, the guest's
-//! `handle` call in its own task, and the response returned as soon as the
-//! guest sets it, its body streaming while the guest keeps writing; for a
+//! wasi:http 0.2 component, a fresh `Store` and instance (`fresh`); for a
 //! 0.3 component, or a route with `instance_reuse`, an instance of the
 //! route's [`InstancePool`] (a fresh one per request unless the route opts
 //! into reuse).
 
 use super::admission::{Admission, InstanceSlot};
-use super::error::{DeadlineExceeded, InvokeError};
+use super::error::InvokeError;
 use super::guarded::GuardedBody;
 use super::instances::InstanceRecipe;
 use super::pool::InstancePool;
-use crate::body::LimitedBody;
 use crate::config::{Limits, RouteConfig};
 use crate::guest::outbound::address::OwnAddresses;
-use crate::guest::{NextHop, OutboundGate, OutboundLimits, RequestState};
+use crate::guest::{NextHop, OutboundGate, OutboundLimits};
 use crate::request::{content_length, RequestTag};
 use crate::runtime::{digest, Digest, HandlerPre, Host, World};
-use crate::telemetry;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http_body::Body;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::WasiHttpView;
 
 /// One route's loaded component.
 pub struct Handler {
@@ -55,9 +48,9 @@ pub struct Handler {
     pub instance_concurrency: usize,
     /// The wasi:http world the component exports.
     pub world: World,
-    env: Vec<(String, String)>,
-    outbound: Arc<OutboundGate>,
-    pre: HandlerPre,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) outbound: Arc<OutboundGate>,
+    pub(super) pre: HandlerPre,
     /// The route's pooled instances: a 0.3 component's (fresh or reused),
     /// or a 0.2 component's with `instance_reuse`.
     pool: Option<InstancePool>,
@@ -105,20 +98,7 @@ impl Handler {
         let started = Instant::now();
         let world = World::of(bytes);
         let p3 = world.as_ref().is_some_and(World::is_p3);
-        if route.instance_concurrency > 1 && !p3 {
-            let exports = world
-                .as_ref()
-                .map_or("no wasi:http handler".to_owned(), |w| w.to_string());
-            return Err(LoadError::new(
-                route,
-                anyhow::anyhow!(
-                    "`instance_concurrency` = {} needs a wasi:http 0.3 component \
-                     (wasi:http/service@0.3.0), but this one is {exports}, which takes one \
-                     request at a time",
-                    route.instance_concurrency
-                ),
-            ));
-        }
+        refuse_concurrency(route, world.as_ref())?;
         let pre = host
             .prepare(bytes, digest, p3 || route.instance_reuse > 0)
             .map_err(|reason| LoadError::new(route, reason))?;
@@ -157,18 +137,7 @@ impl Handler {
     /// The same compiled component under a route's (possibly edited)
     /// settings: no recompilation.
     pub fn reconfigure(&self, route: &RouteConfig) -> Result<Handler, LoadError> {
-        if route.instance_concurrency > 1 && !self.world.is_p3() {
-            return Err(LoadError::new(
-                route,
-                anyhow::anyhow!(
-                    "`instance_concurrency` = {} needs a wasi:http 0.3 component \
-                     (wasi:http/service@0.3.0), but this one is {}, which takes one \
-                     request at a time",
-                    route.instance_concurrency,
-                    self.world
-                ),
-            ));
-        }
+        refuse_concurrency(route, Some(&self.world))?;
         // Every outbound setting, timeouts included, or an edit of one of
         // them alone would be ignored until the component changed.
         let outbound = if route.limits.allowed_outbound_hosts == self.limits.allowed_outbound_hosts
@@ -275,144 +244,17 @@ impl Handler {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let max_body = self.limits.max_request_body;
+        if content_length(&request).is_some_and(|len| len > max_body) {
+            return Err(InvokeError::BodyTooLarge(max_body));
+        }
         if let Some(pool) = &self.pool {
             return pool
                 .invoke(request, &scheme, tag, slot, arrived, next)
                 .await;
         }
-        let HandlerPre::P2(pre) = &self.pre else {
-            return Err(InvokeError::Internal(anyhow::anyhow!(
-                "a wasi:http 0.3 handler without its instance pool"
-            )));
-        };
-        let timeout = self.limits.timeout;
-        let deadline = arrived + timeout;
-        if content_length(&request).is_some_and(|len| len > max_body) {
-            return Err(InvokeError::BodyTooLarge(max_body));
-        }
-        let body_too_large = Arc::new(AtomicBool::new(false));
-        // The client's body (first element) counts in the route's metrics;
-        // a body a middleware passes on is the same bytes again.
-        let from_client = matches!(slot, InstanceSlot::First(_));
-        let request = request.map(|body| {
-            let body = LimitedBody::new(body, max_body, body_too_large.clone());
-            if from_client {
-                body.counted(tag.route.clone())
-            } else {
-                body
-            }
-        });
-
-        let state = RequestState::new(
-            &self.env,
-            tag,
-            self.limits.memory_bytes,
-            self.outbound.clone(),
-        )
-        .with_next(next);
-        let mut store = Store::new(pre.engine(), state);
-        store.limiter(|state| &mut state.memory);
-        // Every epoch tick (see runtime/host.rs) the guest yields to the runtime,
-        // so a busy guest never holds a thread; past the deadline it traps.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(wasmtime::Error::new(DeadlineExceeded(timeout)))
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let request = store
-            .data_mut()
-            .http()
-            .new_incoming_request(scheme, request)
-            .map_err(|e| InvokeError::BadRequest(e.into()))?;
-        let outparam = store
-            .data_mut()
-            .http()
-            .new_response_outparam(sender)
-            .map_err(|e| InvokeError::Internal(e.into()))?;
-
-        let pre = pre.clone();
-        let route = tag.route.clone();
-        // One value, so that however the task ends (even aborted) the store,
-        // and with it the pool slot, goes before the server slot.
-        let running = Running { store, _slot: slot };
-        let mut guest = tokio::spawn(async move {
-            // The whole value, not only the field used (closures and async
-            // blocks capture fields): the slot must live as long as the task.
-            let mut running = running;
-            let store = &mut running.store;
-            let run = async {
-                let instantiating = Instant::now();
-                let proxy = pre.instantiate_async(&mut *store).await?;
-                telemetry::instantiated(&route, instantiating.elapsed());
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut *store, request, outparam)
-                    .await
-            };
-            // Also stops a guest blocked in a host call (a sleep, a read).
-            let outcome = tokio::time::timeout_at(deadline.into(), run).await;
-            let memory = &store.data().memory;
-            let host = &store.data().host;
-            match outcome {
-                Ok(Ok(())) => Ok(()),
-                Err(_) => Err(anyhow::Error::new(DeadlineExceeded(timeout))),
-                Ok(Err(error)) if error.downcast_ref::<DeadlineExceeded>().is_some() => {
-                    Err(anyhow::Error::new(DeadlineExceeded(timeout)))
-                }
-                Ok(Err(error)) if memory.exceeded => {
-                    telemetry::limit_hit(&route, "memory");
-                    telemetry::memory_budget_hit(&route, "linear");
-                    Err(anyhow::Error::from(error).context(format!(
-                        "the guest ran out of memory: its limit is {} MiB",
-                        memory.limit() >> 20
-                    )))
-                }
-                Ok(Err(error)) if host.exceeded => {
-                    telemetry::limit_hit(&route, "host_memory");
-                    telemetry::memory_budget_hit(&route, "host");
-                    Err(anyhow::Error::from(error).context(format!(
-                        "the guest ran out of host memory: header maps and body buffers are limited to {} MiB per instance",
-                        host.limit() >> 20
-                    )))
-                }
-                Ok(Err(error)) => Err(anyhow::Error::from(error)),
-            }
-        });
-
-        let too_large = || body_too_large.load(Ordering::Relaxed);
-        let outcome = tokio::time::timeout_at(deadline.into(), receiver).await;
-        let failure = match outcome {
-            Ok(Ok(Ok(response))) if !too_large() => {
-                return Ok(response.map(|body| GuardedBody::new(body, guest, tag.clone())));
-            }
-            Err(_elapsed) => InvokeError::Timeout(timeout),
-            _ if too_large() => InvokeError::BodyTooLarge(max_body),
-            Ok(Ok(Ok(_))) => unreachable!("handled above"),
-            Ok(Ok(Err(code))) => InvokeError::GuestError(format!("{code:?}")),
-            // The outparam was dropped unset: the guest is done; ask how it ended.
-            Ok(Err(_)) => match (&mut guest).await {
-                Ok(Ok(())) => InvokeError::NoResponse,
-                Ok(Err(error)) if error.is::<DeadlineExceeded>() => InvokeError::Timeout(timeout),
-                Ok(Err(_)) if too_large() => InvokeError::BodyTooLarge(max_body),
-                Ok(Err(error)) => InvokeError::Trap(error),
-                Err(join) => InvokeError::Internal(
-                    anyhow::Error::from(join).context("the guest task panicked"),
-                ),
-            },
-        };
-        guest.abort();
-        Err(failure)
+        self.run_fresh(request, scheme, tag, slot, arrived, next)
+            .await
     }
-}
-
-/// A fresh instance's store and the slot it holds, dropped in this order.
-struct Running {
-    store: Store<RequestState>,
-    _slot: InstanceSlot,
 }
 
 /// The route's instance pool: every 0.3 component has one (a fresh instance
@@ -443,6 +285,24 @@ fn pool(
             },
         )
     })
+}
+
+/// `instance_concurrency` > 1 is for a wasi:http 0.3 component (`world`)
+/// only: anything else is a load error naming the route.
+fn refuse_concurrency(route: &RouteConfig, world: Option<&World>) -> Result<(), LoadError> {
+    if route.instance_concurrency <= 1 || world.is_some_and(World::is_p3) {
+        return Ok(());
+    }
+    let exports = world.map_or("no wasi:http handler".to_owned(), World::to_string);
+    Err(LoadError::new(
+        route,
+        anyhow::anyhow!(
+            "`instance_concurrency` = {} needs a wasi:http 0.3 component \
+             (wasi:http/service@0.3.0), but this one is {exports}, which takes one \
+             request at a time",
+            route.instance_concurrency
+        ),
+    ))
 }
 
 fn outbound_gate(limits: &Limits, own: &OwnAddresses) -> anyhow::Result<OutboundGate> {

@@ -12,9 +12,11 @@
 mod admission;
 mod error;
 mod fate;
+mod fresh;
 mod guarded;
 mod handler;
 mod instances;
+mod limited;
 mod pool;
 
 pub use admission::{Admission, InstanceSlot};

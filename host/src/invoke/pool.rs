@@ -39,11 +39,11 @@ use super::error::{DeadlineExceeded, InvokeError};
 use super::fate::{Ended, Fate, Shared};
 use super::guarded::{GuardedBody, Outcome};
 use super::instances::{InstanceRecipe, RouteInstances, Ticket};
-use crate::body::LimitedBody;
+use super::limited::limited_request;
 use crate::guest::{NextHop, RequestState};
-use crate::request::{content_length, RequestTag};
+use crate::request::RequestTag;
 use http_body_util::BodyExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -73,7 +73,8 @@ impl InstancePool {
 
     /// Run one request on an instance of the pool (an idle one, or a new one).
     ///
-    /// Same contract as the fresh path (`Handler::run`): returns once the
+    /// Same contract as the fresh path (`Handler::run`, which has already
+    /// refused a declared body over the limit): returns once the
     /// guest has set its response, or failed or ran out of time first; the
     /// body ends with an error if the guest fails while streaming it. `slot`
     /// is held until the response is done; `next` is where a middleware's
@@ -94,9 +95,6 @@ impl InstancePool {
         let state = self.handler.state();
         let (timeout, max_body) = (state.recipe.timeout, state.recipe.max_request_body);
         let deadline = arrived + timeout;
-        if content_length(&request).is_some_and(|len| len > max_body) {
-            return Err(InvokeError::BodyTooLarge(max_body));
-        }
         // wasi:http needs an authority; refuse here rather than in the worker,
         // where a failed hand-over would cost the instance.
         let authority = authority(&request).ok_or_else(|| {
@@ -109,16 +107,8 @@ impl InstancePool {
             // (the Host header is withheld from it), so give it the full one.
             absolute_uri(&mut request, scheme, authority)?;
         }
-        let from_client = matches!(slot, InstanceSlot::First(_));
-        let body_too_large = Arc::new(AtomicBool::new(false));
-        let request = request.map(|body| {
-            let body = LimitedBody::new(body, max_body, body_too_large.clone());
-            if from_client {
-                body.counted(tag.route.clone()).boxed_unsync()
-            } else {
-                body.boxed_unsync()
-            }
-        });
+        let (request, body_too_large) = limited_request(request, max_body, tag, &slot);
+        let request = request.map(BodyExt::boxed_unsync);
         let slot = Arc::new(slot);
         let (report, outcome) = oneshot::channel();
         let (assigned, fate) = oneshot::channel();
