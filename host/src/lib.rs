@@ -63,6 +63,7 @@ pub use routing::{Registry, Router};
 pub use runtime::compile_cache::{COMPAT_HASH_OFFSET, TRAILER_LEN};
 pub use runtime::{digest, digest_hex, Host};
 pub use serve::{serve, tls, ServerOptions, Service};
+pub use telemetry::log_writer;
 
 use std::sync::Arc;
 

@@ -121,9 +121,12 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Lines queue for a writer thread, so a slow stderr never blocks a
+    // request (see telemetry/log_writer.rs).
+    let (writer, log_guard) = switchyard::log_writer::stderr();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match cli.log_format {
         LogFormat::Human => logs
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -132,10 +135,12 @@ fn main() -> std::process::ExitCode {
     }
     let result = match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Check(args) => return check(args),
+        Command::Check(args) => Ok(check(args)),
     };
+    // What is queued is written out before the last word.
+    drop(log_guard);
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
@@ -143,7 +148,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
+fn serve(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     let config = Config::load(&args.config)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(switchyard::tls::acceptor(cert, key)?),
@@ -199,7 +204,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tls,
         };
         switchyard::serve(listener, service, options, shutdown).await
-    })
+    })?;
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// `switchyard check`: a report per file on stdout; exit 0 only if every

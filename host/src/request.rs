@@ -1,5 +1,6 @@
 //! What every layer knows about a request it is working on: who it is for
-//! ([`RequestTag`], on every log line about it), where it came from
+//! ([`RequestTag`], on every log line about it, with the route's metric
+//! handles), where it came from
 //! ([`ClientAddr`], [`OverTls`], put on it by the server), how deeply it is
 //! nested in guests' outbound requests ([`HOPS_HEADER`]), the body length it
 //! declares, and the one spelling of its path everything after the server
@@ -11,6 +12,7 @@
 
 pub mod path;
 
+use crate::telemetry::RouteMetrics;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -23,6 +25,8 @@ pub struct RequestTag {
     /// How many Switchyard guests' outbound requests this request is
     /// nested in ([`HOPS_HEADER`]; 0 from a client).
     pub hops: u32,
+    /// The route's metric handles, resolved when it was loaded.
+    pub metrics: Arc<RouteMetrics>,
 }
 
 /// Counts the guest outbound requests a request is nested in: the host sets

@@ -8,6 +8,7 @@
 //! The bytes the guest read from the client are counted in the route's metrics when the body
 //! is dropped.
 
+use crate::telemetry::RouteMetrics;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -25,7 +26,7 @@ pub struct LimitedBody<B = Incoming> {
     limit: u64,
     exceeded: Arc<AtomicBool>,
     /// Whose metrics count the bytes read (see [`LimitedBody::counted`]).
-    route: Option<Arc<str>>,
+    counted: Option<Arc<RouteMetrics>>,
 }
 
 impl<B> LimitedBody<B> {
@@ -36,25 +37,25 @@ impl<B> LimitedBody<B> {
             remaining: limit,
             limit,
             exceeded,
-            route: None,
+            counted: None,
         }
     }
 }
 
 impl<B> LimitedBody<B> {
-    /// Count the bytes the guest reads in `route`'s metrics when the body is
-    /// dropped: for the client's body only, not one a middleware passes on
-    /// (the same bytes again).
-    pub fn counted(mut self, route: Arc<str>) -> LimitedBody<B> {
-        self.route = Some(route);
+    /// Count the bytes the guest reads in its route's `metrics` when the
+    /// body is dropped: for the client's body only, not one a middleware
+    /// passes on (the same bytes again).
+    pub fn counted(mut self, metrics: Arc<RouteMetrics>) -> LimitedBody<B> {
+        self.counted = Some(metrics);
         self
     }
 }
 
 impl<B> Drop for LimitedBody<B> {
     fn drop(&mut self) {
-        if let Some(route) = &self.route {
-            crate::telemetry::bytes_in(route, self.limit - self.remaining);
+        if let Some(metrics) = &self.counted {
+            metrics.bytes_in(self.limit - self.remaining);
         }
     }
 }

@@ -79,7 +79,7 @@ impl Handler {
             .map_err(|e| InvokeError::Internal(e.into()))?;
 
         let pre = pre.clone();
-        let route = tag.route.clone();
+        let (route, metrics) = (tag.route.clone(), tag.metrics.clone());
         // One value, so that however the task ends (even aborted) the store,
         // and with it the pool slot, goes before the server slot.
         let running = Running { store, _slot: slot };
@@ -91,7 +91,7 @@ impl Handler {
             let run = async {
                 let instantiating = Instant::now();
                 let proxy = pre.instantiate_async(&mut *store).await?;
-                telemetry::instantiated(&route, instantiating.elapsed());
+                metrics.instantiated(instantiating.elapsed());
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut *store, request, outparam)

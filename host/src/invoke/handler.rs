@@ -17,6 +17,7 @@ use crate::guest::outbound::address::OwnAddresses;
 use crate::guest::{NextHop, OutboundGate, OutboundLimits};
 use crate::request::{content_length, RequestTag};
 use crate::runtime::{digest, Digest, HandlerPre, Host, World};
+use crate::telemetry::RouteMetrics;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http_body::Body;
@@ -30,6 +31,8 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 pub struct Handler {
     /// The route's name, shared with every request's log tag.
     pub route: Arc<str>,
+    /// The route's metric handles, resolved at load.
+    pub metrics: Arc<RouteMetrics>,
     /// The component file it was loaded from.
     pub file: PathBuf,
     /// sha256 of the component's bytes.
@@ -116,8 +119,11 @@ impl Handler {
         let outbound = outbound_gate(&route.limits, host.own_addresses())
             .map_err(|reason| LoadError::new(route, reason))?;
         let outbound = Arc::new(outbound);
+        let metrics = RouteMetrics::new(&route.name);
         Ok(Handler {
             route: route.name.as_str().into(),
+            pool: pool(route, &pre, &outbound, &metrics),
+            metrics,
             file: route.component.clone(),
             digest,
             load_time: started.elapsed(),
@@ -127,7 +133,6 @@ impl Handler {
             instance_reuse: route.instance_reuse,
             instance_concurrency: route.instance_concurrency,
             env: route.env.clone(),
-            pool: pool(route, &pre, &outbound),
             world,
             outbound,
             pre,
@@ -152,8 +157,11 @@ impl Handler {
                     .map_err(|reason| LoadError::new(route, reason))?,
             )
         };
+        let metrics = RouteMetrics::new(&route.name);
         Ok(Handler {
             route: route.name.as_str().into(),
+            pool: pool(route, &self.pre, &outbound, &metrics),
+            metrics,
             file: route.component.clone(),
             digest: self.digest,
             load_time: self.load_time,
@@ -163,7 +171,6 @@ impl Handler {
             instance_reuse: route.instance_reuse,
             instance_concurrency: route.instance_concurrency,
             env: route.env.clone(),
-            pool: pool(route, &self.pre, &outbound),
             world: self.world.clone(),
             outbound,
             pre: self.pre.clone(),
@@ -264,6 +271,7 @@ fn pool(
     route: &RouteConfig,
     pre: &HandlerPre,
     outbound: &Arc<OutboundGate>,
+    metrics: &Arc<RouteMetrics>,
 ) -> Option<InstancePool> {
     let p3 = pre.is_p3();
     (p3 || route.instance_reuse > 0).then(|| {
@@ -271,6 +279,7 @@ fn pool(
             pre.to_proxy_pre(),
             InstanceRecipe {
                 route: route.name.as_str().into(),
+                metrics: metrics.clone(),
                 env: route.env.clone(),
                 memory_bytes: route.limits.memory_bytes,
                 outbound: outbound.clone(),

@@ -10,6 +10,7 @@ use super::error::DeadlineExceeded;
 use super::fate::{Ended, Fate};
 use crate::guest::{NextHop, OutboundGate, RequestState};
 use crate::request::RequestTag;
+use crate::telemetry::RouteMetrics;
 use arc_swap::ArcSwap;
 use std::future::Future;
 use std::pin::Pin;
@@ -32,6 +33,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// What a route needs to create its instances.
 pub struct InstanceRecipe {
     pub route: Arc<str>,
+    pub metrics: Arc<RouteMetrics>,
     pub env: Vec<(String, String)>,
     pub memory_bytes: usize,
     pub outbound: Arc<OutboundGate>,
@@ -115,6 +117,7 @@ impl HandlerState for RouteInstances {
         let number = self.instances.fetch_add(1, Ordering::Relaxed) + 1;
         let tag = Arc::new(ArcSwap::from_pointee(RequestTag {
             route: recipe.route.clone(),
+            metrics: recipe.metrics.clone(),
             request_id: if recipe.max_concurrent > 1 {
                 format!("instance-{number}").into()
             } else {
@@ -145,8 +148,8 @@ impl HandlerState for RouteInstances {
         let proxy = tokio::time::timeout(timeout, self.pre.instantiate_async(&mut store))
             .await
             .map_err(|_| wasmtime::format_err!("instantiation took longer than {timeout:?}"))??;
-        crate::telemetry::instantiated(&recipe.route, instantiating.elapsed());
-        crate::telemetry::pooled_instances(&recipe.route, 1.0);
+        recipe.metrics.instantiated(instantiating.elapsed());
+        recipe.metrics.pooled_instances(1.0);
         let (fate, _) = super::fate::channel();
         Ok(Instance {
             store,
@@ -161,6 +164,7 @@ impl HandlerState for RouteInstances {
                 serving,
                 tag,
                 route: recipe.route.clone(),
+                metrics: recipe.metrics.clone(),
                 max_requests: recipe.max_requests,
                 max_concurrent: recipe.max_concurrent,
                 p3: self.p3,
@@ -185,6 +189,7 @@ pub struct InstanceState {
     serving: Arc<Serving>,
     tag: Arc<ArcSwap<RequestTag>>,
     route: Arc<str>,
+    metrics: Arc<RouteMetrics>,
     max_requests: usize,
     max_concurrent: usize,
     p3: bool,
@@ -268,7 +273,7 @@ impl WorkerState for InstanceState {
         }));
         let current = self.serving.current().take();
         drop(store);
-        crate::telemetry::pooled_instances(&self.route, -1.0);
+        self.metrics.pooled_instances(-1.0);
         match (current, result) {
             (Some(mut ticket), Err(error)) => {
                 let what = if self.max_requests > 1 {

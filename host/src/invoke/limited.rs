@@ -24,7 +24,7 @@ pub fn limited_request<B>(
     let request = request.map(|body| {
         let body = LimitedBody::new(body, max_body, too_large.clone());
         if from_client {
-            body.counted(tag.route.clone())
+            body.counted(tag.metrics.clone())
         } else {
             body
         }

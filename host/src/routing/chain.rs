@@ -32,6 +32,7 @@ use crate::body::{plain, LimitedBody, ResponseBody};
 use crate::guest::{NextHop, NextResponse, NEXT_AUTHORITY};
 use crate::invoke::{Admission, Handler, InstanceSlot, InvokeError};
 use crate::request::{content_length, RequestTag};
+use crate::telemetry::RouteMetrics;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::sync::atomic::AtomicBool;
@@ -111,6 +112,14 @@ impl Chain {
         }
     }
 
+    /// The route's metric handles: the first element's.
+    pub fn metrics(&self) -> &Arc<RouteMetrics> {
+        match &self.elements[0] {
+            Element::Component(handler) => &handler.metrics,
+            Element::Upstream(upstream) => &upstream.metrics,
+        }
+    }
+
     /// The route's instance slots (`max_concurrency`): the first element's.
     /// A request holds one for the whole chain, however long it is.
     pub fn slots(&self) -> &Arc<Semaphore> {
@@ -175,7 +184,7 @@ impl Chain {
                 let origin = Origin::of(&request, matches!(scheme, Scheme::Https));
                 let request = request.map(|body| {
                     LimitedBody::new(body, max_body, Arc::new(AtomicBool::new(false)))
-                        .counted(tag.route.clone())
+                        .counted(tag.metrics.clone())
                         .boxed_unsync()
                 });
                 let response = upstream

@@ -9,7 +9,7 @@
 //! the connection cut a client that stopped reading: `client stalled`).
 
 use crate::body::{Progress, ResponseBody};
-use crate::telemetry;
+use crate::telemetry::{self, RouteMetrics};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -42,10 +42,8 @@ pub struct AccessRecord {
     pub generation: Option<u64>,
     pub status: u16,
     pub started: Instant,
-    #[allow(
-        dead_code,
-        reason = "held, not read: the in-flight gauge ends when the record does"
-    )]
+    /// The route's series (`-`'s when none matched); the in-flight count
+    /// ends when the record does.
     pub in_flight: InFlight,
     /// The response's progress towards its client, when the connection
     /// watches it (`serve/connection.rs`): says whether it was cut for
@@ -62,20 +60,19 @@ impl AccessRecord {
 /// One request in flight on a route, for as long as this lives: it rides in
 /// the [`AccessRecord`], so it ends when the access line is written, or when
 /// the request is abandoned before it has a response.
-pub struct InFlight(metrics::Gauge);
+pub struct InFlight(Arc<RouteMetrics>);
 
 impl InFlight {
-    pub fn enter(route: Option<&str>) -> InFlight {
-        let gauge =
-            metrics::gauge!(telemetry::IN_FLIGHT, "route" => route.unwrap_or("-").to_string());
-        gauge.increment(1.0);
-        InFlight(gauge)
+    /// Count a request in `metrics`' route (`-`'s for no route).
+    pub fn enter(metrics: Arc<RouteMetrics>) -> InFlight {
+        metrics.in_flight(1.0);
+        InFlight(metrics)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.decrement(1.0);
+        self.0.in_flight(-1.0);
     }
 }
 
@@ -122,19 +119,8 @@ impl AccessBody {
             outcome = %outcome,
             "request"
         );
-        let route = record.route_label().to_string();
-        metrics::counter!(
-            telemetry::REQUESTS,
-            "route" => route.clone(),
-            "status" => telemetry::status_class(record.status)
-        )
-        .increment(1);
-        metrics::histogram!(telemetry::REQUEST_DURATION, "route" => route.clone())
-            .record(elapsed.as_secs_f64());
+        (record.in_flight.0).answered(record.status, elapsed, self.bytes);
         // `record` (and with it the in-flight count) ends here.
-        if self.bytes > 0 {
-            metrics::counter!(telemetry::BYTES_OUT, "route" => route).increment(self.bytes);
-        }
     }
 }
 

@@ -16,6 +16,7 @@ use crate::invoke::{Admission, InvokeError};
 use crate::request::path::{self, PathRefused};
 use crate::request::{ClientAddr, OverTls, RequestTag};
 use crate::routing::Registry;
+use crate::telemetry::RouteMetrics;
 use http::{HeaderValue, StatusCode};
 use hyper::body::Incoming;
 use std::convert::Infallible;
@@ -37,6 +38,8 @@ pub struct Service {
     registry: Arc<Registry>,
     id_prefix: u32,
     next_id: AtomicU64,
+    /// The metric handles of requests no route matches.
+    unmatched: Arc<RouteMetrics>,
     /// Instance slots over all routes (`max_concurrent_requests`).
     slots: Arc<Semaphore>,
     /// The queue timeout (how long a request may wait for a slot before a
@@ -56,6 +59,7 @@ impl Service {
             registry,
             id_prefix,
             next_id: AtomicU64::new(1),
+            unmatched: RouteMetrics::unmatched(),
             slots: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
             limits: limits.clone(),
         }
@@ -150,7 +154,10 @@ impl Service {
         });
 
         let (mut response, route_name, generation, in_flight) = match routed {
-            Err((status, message)) => (plain(status, message), None, None, InFlight::enter(None)),
+            Err((status, message)) => {
+                let in_flight = InFlight::enter(self.unmatched.clone());
+                (plain(status, message), None, None, in_flight)
+            }
             Ok((_, None)) => (
                 plain(
                     StatusCode::NOT_FOUND,
@@ -158,12 +165,14 @@ impl Service {
                 ),
                 None,
                 None,
-                InFlight::enter(None),
+                InFlight::enter(self.unmatched.clone()),
             ),
             Ok((request, Some(route))) => {
-                let in_flight = InFlight::enter(Some(route.chain.route()));
+                let metrics = route.chain.metrics().clone();
+                let in_flight = InFlight::enter(metrics.clone());
                 let tag = RequestTag {
                     route: route.chain.route().clone(),
+                    metrics,
                     request_id: request_id.clone(),
                     hops: crate::request::hops(&request),
                 };

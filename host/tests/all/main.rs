@@ -19,6 +19,7 @@ mod guardrails;
 mod handler_coverage;
 mod host_memory;
 mod layers;
+mod log_queue;
 mod malformed;
 mod metrics;
 mod middleware;

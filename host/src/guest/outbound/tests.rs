@@ -192,6 +192,7 @@ async fn send_nested(
         route: "test".into(),
         request_id: "r1".into(),
         hops,
+        metrics: crate::telemetry::RouteMetrics::new("test"),
     };
     let request = http::Request::get(url).body(Empty::new().map_err(|e| match e {}).boxed_unsync());
     let mut outbound = Outbound::new(tag, gate.clone());

@@ -80,7 +80,7 @@ impl Admin {
         let path = request.uri().path().to_string();
         match (request.method(), path.as_str()) {
             (&Method::GET, "/metrics") => {
-                let mut reply = text(StatusCode::OK, self.metrics.render());
+                let mut reply = text(StatusCode::OK, crate::telemetry::render(&self.metrics));
                 reply.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

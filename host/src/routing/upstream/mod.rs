@@ -29,6 +29,7 @@ use crate::body::{plain, Holding, Paced};
 use crate::config::{Limits, RouteConfig};
 use crate::invoke::Admission;
 use crate::request::RequestTag;
+use crate::telemetry::RouteMetrics;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -43,6 +44,8 @@ pub struct Upstream {
     pub uri: http::Uri,
     /// The route's name.
     pub route: Arc<str>,
+    /// The route's metric handles, when the upstream is its first element.
+    pub metrics: Arc<RouteMetrics>,
     limits: Limits,
     /// Instance slots of the route when the upstream is its first element.
     pub slots: Arc<Semaphore>,
@@ -56,6 +59,7 @@ impl Upstream {
         Upstream {
             uri: route.upstream.clone().expect("the route has an upstream"),
             route: route.name.as_str().into(),
+            metrics: RouteMetrics::new(&route.name),
             limits: route.limits.clone(),
             slots: Arc::new(Semaphore::new(route.limits.max_concurrency)),
             pool: client::pool(&route.limits),

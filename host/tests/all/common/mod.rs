@@ -195,6 +195,9 @@ impl TestServer {
         let file = dir.path().join("switchyard.toml");
         std::fs::write(&file, config_text).unwrap();
         let config = Config::load(&file).expect("valid test config");
+        // As the binary does: the admin endpoints (and with them the metrics
+        // recorder) before the routes, whose metric handles need it.
+        let admin = admin.map(|token| Arc::new(switchyard::admin::Admin::new(&config, token)));
         let host = host();
         let service = tokio::task::spawn_blocking(move || switchyard::load(host, &config))
             .await
@@ -204,10 +207,9 @@ impl TestServer {
         let reload = watch.then(|| switchyard::watch(&service, &config, true));
         let (admin, admin_task) = match admin {
             None => (None, None),
-            Some(token) => {
+            Some(admin) => {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
-                let admin = Arc::new(switchyard::admin::Admin::new(&config, token));
                 admin.ready(service.registry().clone());
                 (
                     Some(addr),

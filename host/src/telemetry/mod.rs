@@ -8,11 +8,17 @@
 //! text format itself: the exporter's own HTTP listener is not compiled in.
 //!
 //! Every per-route series carries a `route` label (the route's name; `-` for
-//! requests no route matched).
+//! requests no route matched). The series every request records are
+//! resolved once per route ([`RouteMetrics`]); the rare ones (limits,
+//! refusals) are looked up when they happen.
+
+pub mod log_writer;
+mod route;
+
+pub use route::RouteMetrics;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 /// Requests answered, by `route` and `status` class (`2xx` … `5xx`).
 pub const REQUESTS: &str = "switchyard_requests_total";
@@ -48,6 +54,10 @@ pub const CLIENTS_STALLED: &str = "switchyard_clients_stalled_total";
 /// Instances stopped by a memory budget, by `route` and `budget`: `linear`
 /// (`memory_mb`) or `host` (header maps and body buffers, `guest/budget.rs`).
 pub const MEMORY_BUDGET_HITS: &str = "switchyard_memory_budget_hits_total";
+
+/// Log lines dropped because the log queue was full (stderr slower than
+/// the server: see `telemetry/log_writer.rs`).
+pub const LOG_LINES_DROPPED: &str = "switchyard_log_lines_dropped_total";
 
 /// Guest instances alive in a route's instance pool (every 0.3 component's,
 /// and a 0.2 component's with `instance_reuse`), by `route`.
@@ -118,9 +128,19 @@ fn describe() {
         "Responses aborted because the client stopped reading (write timeout)."
     );
     describe_counter!(
+        LOG_LINES_DROPPED,
+        "Log lines dropped because stderr could not keep up (the log queue was full)."
+    );
+    describe_counter!(
         MEMORY_BUDGET_HITS,
         "Instances stopped by a memory budget (linear or host), by route and budget."
     );
+}
+
+/// The metrics in Prometheus text format, with the log's drop count as of now.
+pub fn render(handle: &PrometheusHandle) -> String {
+    metrics::counter!(LOG_LINES_DROPPED).absolute(log_writer::dropped_lines());
+    handle.render()
 }
 
 /// Count a request stopped by `limit` on `route`.
@@ -148,23 +168,6 @@ pub fn client_stalled(route: &str) {
 pub fn memory_budget_hit(route: &str, budget: &'static str) {
     metrics::counter!(MEMORY_BUDGET_HITS, "route" => route.to_string(), "budget" => budget)
         .increment(1);
-}
-
-/// Record one guest instantiation.
-pub fn instantiated(route: &str, took: Duration) {
-    metrics::histogram!(INSTANTIATION, "route" => route.to_string()).record(took.as_secs_f64());
-}
-
-/// One more (`1.0`) or one fewer (`-1.0`) instance alive in `route`'s pool.
-pub fn pooled_instances(route: &str, delta: f64) {
-    metrics::gauge!(POOLED_INSTANCES, "route" => route.to_string()).increment(delta);
-}
-
-/// Count request body bytes a guest read.
-pub fn bytes_in(route: &str, bytes: u64) {
-    if bytes > 0 {
-        metrics::counter!(BYTES_IN, "route" => route.to_string()).increment(bytes);
-    }
 }
 
 /// Count a reload (`ok`) or a failed one.
