@@ -182,7 +182,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         cache.enabled &= !args.no_cache;
         // The pool has a slot per server slot: admission counts instances.
         let instances = config.server.max_concurrent_requests as u32;
-        let host = Arc::new(Host::with_pool(&cache, instances)?);
+        let host = Arc::new(Host::with_pool(
+            &cache,
+            instances,
+            config.server.guard_pages,
+        )?);
         let service = switchyard::load(host.clone(), &config)?;
         // Guests must not reach the admin API (serve() adds the main listener).
         let _admin_own = admin_address.map(|address| host.own_addresses().hold(address));

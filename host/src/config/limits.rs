@@ -109,6 +109,10 @@ pub struct ServerLimits {
     /// The server's memory budget in bytes (`max_memory_mb`, default none):
     /// a config whose worst case (`config/memory.rs`) exceeds it is refused.
     pub max_memory: Option<u64>,
+    /// Guests' linear memories behind guard pages, out-of-bounds accesses
+    /// caught by the MMU (`guard_pages`, default false: explicit bounds
+    /// checks). Read at start-up; see `runtime/tuning.rs` for the trade.
+    pub guard_pages: bool,
 }
 
 impl ServerLimits {
@@ -135,6 +139,7 @@ impl Default for ServerLimits {
             max_connections: None,
             write_timeout: Duration::from_secs(30),
             max_memory: None,
+            guard_pages: false,
         }
     }
 }
@@ -168,6 +173,7 @@ pub(crate) struct RawServer {
     max_connections: Option<i64>,
     write_timeout_ms: Option<i64>,
     max_memory_mb: Option<i64>,
+    guard_pages: Option<bool>,
 }
 
 /// `value` if within `min..=max`, else a message naming `key` and the range.
@@ -288,6 +294,7 @@ impl RawServer {
                 Some(n) => Some(bounded("max_memory_mb", n, 1, 1 << 30)? << 20),
                 None => d.max_memory,
             },
+            guard_pages: self.guard_pages.unwrap_or(d.guard_pages),
         })
     }
 }

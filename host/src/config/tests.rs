@@ -208,6 +208,19 @@ fn trusted_proxies_take_cidrs_and_addresses_and_nothing_else() {
 }
 
 #[test]
+fn guard_pages_are_off_unless_asked_for() {
+    assert!(!parse("").unwrap().server.guard_pages);
+    assert!(
+        parse("[server]\nguard_pages = true\n")
+            .unwrap()
+            .server
+            .guard_pages
+    );
+    let e = error("[server]\nguard_pages = \"yes\"\n");
+    assert!(e.contains("guard_pages"), "{e}");
+}
+
+#[test]
 fn the_cache_table_is_optional_and_resolved_against_the_file() {
     let c = parse("").unwrap();
     assert_eq!(c.cache, CacheSettings::default());

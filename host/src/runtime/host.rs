@@ -71,6 +71,8 @@ pub struct Host {
     own: OwnAddresses,
     /// Instances the fresh engine's pool has slots for.
     instances: u32,
+    /// `[server] guard_pages`, for the engine made later too.
+    guard_pages: bool,
 }
 
 impl Host {
@@ -91,7 +93,7 @@ impl Host {
     /// [`Host::new`] with the compile cache `cache` asks for. A cache
     /// directory that cannot be used is logged and served without.
     pub fn with_cache(cache: &CacheSettings) -> anyhow::Result<Host> {
-        Host::with_pool(cache, MAX_INSTANCES)
+        Host::with_pool(cache, MAX_INSTANCES, false)
     }
 
     /// [`Host::with_cache`] with an instance pool of `instances` slots: the
@@ -100,10 +102,16 @@ impl Host {
     /// idle server keeps no more pages resident than its slots can dirty.
     /// The `instance_reuse` engine's pool has twice as many (at most
     /// [`MAX_INSTANCES`]): its idle instances live outside admission.
-    pub fn with_pool(cache: &CacheSettings, instances: u32) -> anyhow::Result<Host> {
+    /// `guard_pages`: see [`super::tuning`].
+    pub fn with_pool(
+        cache: &CacheSettings,
+        instances: u32,
+        guard_pages: bool,
+    ) -> anyhow::Result<Host> {
         let instances = instances.clamp(1, MAX_INSTANCES);
         Ok(Host {
-            fresh: Arc::new(Runtime::new(cache, false, instances)?),
+            fresh: Arc::new(Runtime::new(cache, false, instances, guard_pages)?),
+            guard_pages,
             concurrent: Mutex::new(None),
             cache: cache.clone(),
             own: OwnAddresses::default(),
@@ -185,8 +193,9 @@ impl Host {
         if let Some(runtime) = &*concurrent {
             return Ok(runtime.clone());
         }
+        let instances = (2 * self.instances).min(MAX_INSTANCES);
         let runtime = Arc::new(
-            Runtime::new(&self.cache, true, (2 * self.instances).min(MAX_INSTANCES))
+            Runtime::new(&self.cache, true, instances, self.guard_pages)
                 .context("creating the engine for wasi:http 0.3 and instance_reuse")?,
         );
         *concurrent = Some(runtime.clone());
@@ -205,8 +214,13 @@ struct Runtime {
 }
 
 impl Runtime {
-    fn new(cache: &CacheSettings, concurrent: bool, instances: u32) -> anyhow::Result<Runtime> {
-        let engine = super::tuning::engine(concurrent, instances)?;
+    fn new(
+        cache: &CacheSettings,
+        concurrent: bool,
+        instances: u32,
+        guard_pages: bool,
+    ) -> anyhow::Result<Runtime> {
+        let engine = super::tuning::engine(concurrent, instances, guard_pages)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)

@@ -367,3 +367,23 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
     server.stop().await;
 }
+
+/// `[server] guard_pages = true` (guard pages and signals-based traps, not
+/// explicit bounds checks): the real binary still serves, and a guest that
+/// runs out of memory, overflows its stack or traps still costs one 500.
+#[tokio::test]
+async fn with_guard_pages_the_guardrails_hold_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("switchyard.toml");
+    std::fs::write(&file, format!("[server]\nguard_pages = true\n{}", config())).unwrap();
+    let server = Process::spawn(&file, &[]);
+    let client = http1();
+    let hello = expect_text(get(&client, server.url("/hello")).await, 200, "/hello").await;
+    assert!(hello.starts_with("Hello"), "{hello}");
+    for mode in ["oom", "stack", "trap"] {
+        let response = get(&client, server.url(&format!("/misbehave?mode={mode}"))).await;
+        assert_eq!(response.status(), 500, "mode={mode}");
+    }
+    let again = get(&client, server.url("/hello")).await;
+    assert_eq!(again.status(), 200);
+}
