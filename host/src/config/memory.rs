@@ -19,7 +19,7 @@ use std::path::Path;
 /// header maps (each charged the full [`FIELD_BYTES`] it may grow to) and
 /// outgoing body buffers. `guest::budget` enforces it per store.
 ///
-/// 32 MiB: a handler's own response body buffer (4 MiB: 64 writes of
+/// 32 MiB: a handler's own response body buffer (512 KiB: 8 writes of
 /// 64 KiB queue ahead of the connection) plus a few outgoing request bodies,
 /// and ~200 live header maps; real handlers hold a handful of each.
 pub const HOST_BYTES_PER_INSTANCE: usize = 32 << 20;
