@@ -17,14 +17,12 @@ export SWITCHYARD_ADMIN_LISTEN=none
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source bench/lib.sh
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
-WRK_THREADS=${WRK_THREADS:-2}
-
-say() { printf '\n==> %s\n' "$*" >&2; }
-die() { printf 'bench/middleware.sh: %s\n' "$*" >&2; exit 1; }
 
 [ "$ROUNDS" -ge 3 ] || die "ROUNDS must be at least 3 (medians of fewer say little)"
 command -v wrk >/dev/null || die "wrk is needed (apt-get install wrk)"
@@ -43,13 +41,7 @@ if [ ! -f "$handlers/hello.wasm" ] || [ ! -f "$handlers/add-header.wasm" ]; then
   ./build-handlers.sh hello add-header
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-mw-bench.XXXXXX")
-server=
-cleanup() {
-  [ -z "$server" ] || { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_setup mw-bench
 
 cat >"$work/switchyard.toml" <<TOML
 [[middleware]]
@@ -78,17 +70,9 @@ component = "$handlers/hello.wasm"
 TOML
 
 say "starting switchyard"
-RUST_LOG=warn "$switchyard_bin" serve --config "$work/switchyard.toml" --listen 127.0.0.1:0 \
-  >"$work/server.log" 2>&1 &
-server=$!
-addr=
-for _ in $(seq 1 1000); do
-  addr=$(sed -n -E 's#^listening on http://([0-9.:]+).*#\1#p' "$work/server.log" | head -n1)
-  [ -z "$addr" ] || break
-  kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; die "switchyard exited at startup"; }
-  sleep 0.01
-done
-[ -n "$addr" ] || die "switchyard did not start within 10 s"
+start switchyard "$work/server.log" env RUST_LOG=warn "$switchyard_bin" serve \
+  --config "$work/switchyard.toml" --listen 127.0.0.1:0 || die "switchyard did not start"
+addr=$started_addr
 
 paths=(/hello /one /two)
 declare -A label=([/hello]="hello alone" [/one]="1 middleware" [/two]="2 middleware")
@@ -99,19 +83,12 @@ for p in "${paths[@]}"; do
 done
 [ "$(grep -ci '^x-middleware:' "$work/head")" = 2 ] || die "/two did not pass two middleware"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-field() { sed -n -E "s/.* $1=([0-9.]+).*/\1/p"; }
-run_wrk() { # PATH SECONDS
-  timeout $(( $2 + 30 )) wrk -t "$WRK_THREADS" -c "$CONNECTIONS" -d "${2}s" --timeout 5s \
-    -s bench/wrk-report.lua "http://$addr$1" | grep '^RESULT'
-}
-
 declare -A rps p50 p99
 say "$ROUNDS rounds of ${DURATION}s at $CONNECTIONS connections, alternating ${paths[*]}"
-for p in "${paths[@]}"; do run_wrk "$p" 1 >/dev/null; done # warm-up
+for p in "${paths[@]}"; do run_wrk "http://$addr$p" "$CONNECTIONS" 1 >/dev/null; done # warm-up
 for r in $(seq 1 "$ROUNDS"); do
   for p in "${paths[@]}"; do
-    line=$(run_wrk "$p" "$DURATION")
+    line=$(run_wrk "http://$addr$p" "$CONNECTIONS" "$DURATION")
     echo "  round $r ${label[$p]}: $line" >&2
     [ "$(field errors <<<"$line")" = 0 ] || die "${label[$p]}: wrk saw errors: $line"
     rps[$p]+="$(field rps <<<"$line") "
@@ -119,7 +96,6 @@ for r in $(seq 1 "$ROUNDS"); do
     p99[$p]+="$(field p99_us <<<"$line") "
   done
 done
-med() { tr ' ' '\n' <<<"$1" | grep . | median; }
 
 base_rps=$(med "${rps[/hello]}")
 base_p50=$(med "${p50[/hello]}")

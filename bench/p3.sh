@@ -22,20 +22,17 @@
 # the wasmtime-cli bench/run.sh installs under ~/.cache/switchyard/tools;
 # without one the wasmtime serve rows are skipped, loudly). Loopback only.
 set -euo pipefail
-export SWITCHYARD_ADMIN_LISTEN=none
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source bench/lib.sh
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-32}
 IO_CONNECTIONS=${IO_CONNECTIONS:-256}
-WRK_THREADS=${WRK_THREADS:-2}
 STREAM_BYTES=${STREAM_BYTES:-$((1 << 30))}
-
-say() { printf '\n==> %s\n' "$*" >&2; }
-die() { printf 'bench/p3.sh: %s\n' "$*" >&2; exit 1; }
 
 [ "$ROUNDS" -ge 3 ] || die "ROUNDS must be at least 3 (medians of fewer say little)"
 command -v wrk >/dev/null || die "wrk is needed (apt-get install wrk)"
@@ -52,7 +49,7 @@ handlers="$root/build/handlers"
 for h in hello-p3 echo-p3 counter-p3; do
   [ -f "$handlers/$h.wasm" ] || ./build-handlers.sh "$h"
 done
-version=$(awk '$1 == "name" && $3 == "\"wasmtime\"" { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+version=$(locked_version wasmtime)
 wasmtime_bin=${WASMTIME_BIN:-$HOME/.cache/switchyard/tools/wasmtime-cli-$version/bin/wasmtime}
 have_wasmtime=1
 if ! [ -x "$wasmtime_bin" ]; then
@@ -60,34 +57,8 @@ if ! [ -x "$wasmtime_bin" ]; then
   printf '\n!!! SKIPPING wasmtime serve: no wasmtime at %s (bench/run.sh installs it)\n' "$wasmtime_bin" >&2
 fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-p3-bench.XXXXXX")
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_setup p3-bench
 
-# start NAME LOG CMD...: start a server, wait for its address line; sets
-# $started_pid and $started_addr.
-start() {
-  local name=$1 log=$2; shift 2
-  "$@" >"$log" 2>&1 &
-  started_pid=$!
-  pids+=("$started_pid")
-  started_addr=
-  for _ in $(seq 1 1000); do
-    started_addr=$(sed -n -E 's#^(listening on|Serving HTTP on) http://([0-9.:]+)/?.*#\2#p' "$log" | head -n1)
-    [ -z "$started_addr" ] || return 0
-    kill -0 "$started_pid" 2>/dev/null || { cat "$log" >&2; die "$name exited at startup"; }
-    sleep 0.01
-  done
-  die "$name did not start within 10 s"
-}
-
-admin_port=$((20000 + RANDOM % 10000))
 cat >"$work/switchyard.toml" <<TOML
 [server]
 max_concurrent_requests = 512
@@ -125,9 +96,12 @@ max_request_body_bytes = $((STREAM_BYTES * 2))
 TOML
 
 say "starting the servers"
-start switchyard "$work/switchyard.log" env RUST_LOG=warn SWITCHYARD_ADMIN_LISTEN="127.0.0.1:$admin_port" \
-  "$switchyard_bin" serve --config "$work/switchyard.toml" --listen 127.0.0.1:0
+start switchyard "$work/switchyard.log" env RUST_LOG=warn "$switchyard_bin" serve \
+  --config "$work/switchyard.toml" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 || die "switchyard did not start"
 sy=$started_addr; sy_pid=$started_pid
+# Printed before `listening on`, so it is there once start returns.
+admin=$(sed -n -E 's#^admin listening on http://([0-9.:]+).*#\1#p' "$work/switchyard.log" | head -n1)
+[ -n "$admin" ] || die "switchyard printed no admin address"
 declare -A url pid_of label
 url[sy_fresh]="http://$sy/fresh"; pid_of[sy_fresh]=$sy_pid; label[sy_fresh]="Switchyard, fresh (default)"
 url[sy_reuse]="http://$sy/reuse"; pid_of[sy_reuse]=$sy_pid; label[sy_reuse]="Switchyard, reuse 128 × 16"
@@ -135,15 +109,15 @@ fresh=(sy_fresh); reuse=(sy_reuse)
 if [ "$have_wasmtime" = 1 ]; then
   # -Scli: Rust std on wasm32-wasip2 also imports 0.2 wasi:cli and wasi:io.
   start "wasmtime serve (fresh)" "$work/wt-fresh.log" "$wasmtime_bin" serve -Scli \
-    --max-instance-reuse-count=1 --addr 127.0.0.1:0 "$handlers/hello-p3.wasm"
+    --max-instance-reuse-count=1 --addr 127.0.0.1:0 "$handlers/hello-p3.wasm" || die "wasmtime serve did not start"
   url[wt_fresh]="http://$started_addr/fresh"; pid_of[wt_fresh]=$started_pid
   label[wt_fresh]="wasmtime serve --max-instance-reuse-count=1"
   start "wasmtime serve (p3 default)" "$work/wt-reuse.log" "$wasmtime_bin" serve -Scli \
-    --addr 127.0.0.1:0 "$handlers/hello-p3.wasm"
+    --addr 127.0.0.1:0 "$handlers/hello-p3.wasm" || die "wasmtime serve did not start"
   url[wt_reuse]="http://$started_addr/reuse"; pid_of[wt_reuse]=$started_pid
   label[wt_reuse]="wasmtime serve (p3 default: reuse 128 × 16)"
   start "wasmtime serve (echo)" "$work/wt-echo.log" "$wasmtime_bin" serve -Scli \
-    --addr 127.0.0.1:0 "$handlers/echo-p3.wasm"
+    --addr 127.0.0.1:0 "$handlers/echo-p3.wasm" || die "wasmtime serve did not start"
   wt_echo=$started_addr; wt_echo_pid=$started_pid
   fresh+=(wt_fresh); reuse+=(wt_reuse)
 fi
@@ -152,16 +126,6 @@ for s in "${fresh[@]}" "${reuse[@]}"; do
   [[ "$got" == "Hello from p3! GET /"* ]] || die "${label[$s]} answered unexpectedly: $got"
 done
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-med() { tr ' ' '\n' <<<"$1" | grep . | median; }
-field() { sed -n -E "s/.* $1=([0-9.]+).*/\1/p"; }
-clock_ticks=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-run_wrk() { # URL CONNECTIONS SECONDS
-  local threads=$WRK_THREADS
-  [ "$threads" -le "$2" ] || threads=$2
-  timeout $(( $3 + 30 )) wrk -t "$threads" -c "$2" -d "${3}s" --timeout 5s -s bench/wrk-report.lua "$1" | grep '^RESULT'
-}
 declare -A rps p99 cpu
 measure() { # CONNECTIONS KEY...: alternating rounds over the keys
   local c=$1; shift
@@ -175,7 +139,7 @@ measure() { # CONNECTIONS KEY...: alternating rounds over the keys
       n=$(field requests <<<"$line")
       rps[$s]+="$(field rps <<<"$line") "
       p99[$s]+="$(field p99_us <<<"$line") "
-      cpu[$s]+="$(awk -v t=$((t1 - t0)) -v hz="$clock_ticks" -v n="$n" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "nan" }') "
+      cpu[$s]+="$(per_request $((t1 - t0)) "$n") "
     done
   done
 }
@@ -201,7 +165,7 @@ url[io_fresh]="http://$sy/io-fresh?wait=5"; pid_of[io_fresh]=$sy_pid; label[io_f
 url[io_conc]="http://$sy/io-concurrent?wait=5"; pid_of[io_conc]=$sy_pid; label[io_conc]="counter-p3 ?wait=5, reuse 128 × 16"
 declare -A alive
 instances() { # ROUTE: switchyard_pooled_instances{route=ROUTE}
-  curl -s --max-time 2 "http://127.0.0.1:$admin_port/metrics" \
+  curl -s --max-time 2 "http://$admin/metrics" \
     | awk -v r="$1" 'index($0, "switchyard_pooled_instances{route=\"" r "\"}") == 1 { print $2 }'
 }
 for key in io_fresh io_conc; do run_wrk "${url[$key]}" "$IO_CONNECTIONS" 1 >/dev/null; done
@@ -218,13 +182,12 @@ for r in $(seq 1 "$ROUNDS"); do
     n=$(field requests <<<"$line")
     rps[$key]+="$(field rps <<<"$line") "
     p99[$key]+="$(field p99_us <<<"$line") "
-    cpu[$key]+="$(awk -v t=$((t1 - t0)) -v hz="$clock_ticks" -v n="$n" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "nan" }') "
+    cpu[$key]+="$(per_request $((t1 - t0)) "$n") "
     alive[$key]+="$(cat "$work/alive") "
   done
 done
 
 say "4. $STREAM_BYTES bytes streamed through echo-p3"
-kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 declare -A mbps growth
 stream() { # KEY URL PID
   local before after secs

@@ -3,15 +3,22 @@
 //! `wasi:http` makes a handler do this in a particular order (create the
 //! response, take its body, hand the response to the outparam, take the body's
 //! stream, write, drop the stream, finish the body), and its output streams
-//! accept at most 4096 bytes per `blocking-write-and-flush`. [`respond`] and
-//! [`Body`] encode that order and that limit once.
+//! take as much per `write` as `check-write` allows at that moment (Switchyard's
+//! host: 64 KiB, up to 64 writes ahead of the client). [`respond`] and
+//! [`Body`] encode that order and that protocol once.
 
 use crate::wasi::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use crate::wasi::io::streams::{InputStream, OutputStream, StreamError};
 use crate::Error;
 
-/// The most `blocking-write-and-flush` accepts in one call (wasi:io/streams).
-pub const MAX_WRITE: usize = 4096;
+/// A good size for one piece of a body a handler generates or copies: what
+/// Switchyard's host accepts in one write (`p2_outgoing_body_chunk_size`).
+/// [`Body::write`] takes any size; this only bounds what a handler holds.
+pub const PIECE: usize = 64 << 10;
+
+/// The most `blocking-write-and-flush` accepts in one call (wasi:io/streams):
+/// a body this short goes in one host call instead of check, write, flush.
+const BLOCKING_WRITE_MAX: usize = 4096;
 
 /// Send the response head (`status` and `headers`) and return its [`Body`].
 ///
@@ -50,22 +57,37 @@ pub struct Body {
 }
 
 impl Body {
-    /// Write all of `bytes`, in pieces of at most [`MAX_WRITE`] bytes, each
-    /// flushed before the next (so the host applies backpressure here).
+    /// Write all of `bytes`: each `write` as large as `check-write` allows,
+    /// waiting on the stream when it allows nothing (that is the host's
+    /// backpressure), then one flush, so when this returns the host has
+    /// taken every byte.
     pub fn write(&self, bytes: &[u8]) -> Result<(), Error> {
-        for piece in bytes.chunks(MAX_WRITE) {
-            self.stream.blocking_write_and_flush(piece)?;
+        if bytes.len() <= BLOCKING_WRITE_MAX {
+            return Ok(self.stream.blocking_write_and_flush(bytes)?);
         }
-        Ok(())
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let allowed = self.stream.check_write()?;
+            if allowed == 0 {
+                self.stream.subscribe().block();
+                continue;
+            }
+            let len = rest
+                .len()
+                .min(usize::try_from(allowed).unwrap_or(usize::MAX));
+            self.stream.write(&rest[..len])?;
+            rest = &rest[len..];
+        }
+        Ok(self.stream.blocking_flush()?)
     }
 
     /// Copy `input` into this body until `input` ends, piece by piece as it
-    /// arrives, never holding more than [`MAX_WRITE`] bytes. Returns the
-    /// number of bytes copied.
+    /// arrives, never holding more than [`PIECE`] bytes. Returns the number
+    /// of bytes copied.
     pub fn copy_from(&self, input: &InputStream) -> Result<u64, Error> {
         let mut copied = 0;
         loop {
-            match input.blocking_read(MAX_WRITE as u64) {
+            match input.blocking_read(PIECE as u64) {
                 Ok(piece) => {
                     self.write(&piece)?;
                     copied += piece.len() as u64;

@@ -30,7 +30,7 @@ mod body;
 mod forward;
 mod query;
 
-pub use body::{respond, respond_text, Body, MAX_WRITE};
+pub use body::{respond, respond_text, Body, PIECE};
 pub use forward::{forward, Forwarded, NEXT};
 pub use query::{percent_decode, query, query_value};
 

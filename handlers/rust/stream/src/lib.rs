@@ -4,12 +4,12 @@
 //!
 //! Byte `i` of the body is `b'a' + i % 26`, so a client can verify every byte
 //! without a reference copy. The body is generated as it is written, one
-//! 4096-byte piece at a time, so memory stays flat however
-//! large N or K is; a chunk larger than one write is several writes but one
-//! chunk for the pacing. Tests use it for streaming, backpressure, timeouts
+//! piece of at most 64 KiB ([`sdk::PIECE`]) at a time, so memory stays flat
+//! however large N or K is; a chunk larger than a piece is several pieces but
+//! one chunk for the pacing. Tests use it for streaming, backpressure, timeouts
 //! and client disconnects.
 
-use sdk::{IncomingRequest, ResponseOutparam, MAX_WRITE};
+use sdk::{IncomingRequest, ResponseOutparam, PIECE};
 
 /// Longer pauses than this are a mistake, not a test.
 const MAX_DELAY_MS: u64 = 60_000;
@@ -74,7 +74,7 @@ impl Params {
 fn stream(params: Params, out: ResponseOutparam) -> Result<(), sdk::Error> {
     let headers = sdk::fields(&[("content-type", "application/octet-stream")])?;
     let body = sdk::respond(out, 200, headers)?;
-    let mut piece = [0u8; MAX_WRITE];
+    let mut piece = vec![0u8; PIECE];
     let mut offset: u64 = 0;
     while offset < params.bytes {
         if offset > 0 && params.delay_ms > 0 {
@@ -82,7 +82,7 @@ fn stream(params: Params, out: ResponseOutparam) -> Result<(), sdk::Error> {
         }
         let chunk_end = params.bytes.min(offset.saturating_add(params.chunk));
         while offset < chunk_end {
-            let len = (chunk_end - offset).min(MAX_WRITE as u64) as usize;
+            let len = (chunk_end - offset).min(PIECE as u64) as usize;
             fill(&mut piece[..len], offset);
             // A write error (usually: the client went away) drops `body`
             // unfinished, so the host knows the response was cut short.
