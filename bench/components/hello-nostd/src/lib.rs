@@ -1,5 +1,6 @@
 //! `hello-nostd`: every request answers `200`, `content-type: text/plain`,
-//! `content-length: 12`, body `hello world\n`.
+//! `content-length: 12`, body `hello world\n`, after reading its path (one
+//! allocation, as nearly every handler makes).
 //!
 //! The hello a user writes to measure a host's per-request cost with as
 //! little guest as possible: no_std, one allocator, no SDK, no `wasi:cli`
@@ -17,7 +18,13 @@ const _: () = assert!(BODY.len() == 12, "content-length below says 12");
 struct Hello;
 
 impl guest::Guest for Hello {
-    fn handle(_request: IncomingRequest, out: ResponseOutparam) {
+    fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        // What almost every handler does first: look at the path. The string
+        // is the guest's first allocation, which makes dlmalloc grow the
+        // memory of every fresh instance: the cost a host's engine settings
+        // decide (see host/src/runtime/tuning.rs).
+        let path = request.path_with_query();
+        core::hint::black_box(&path);
         let headers = Fields::new();
         // Fixed names and values that wasi:http accepts: these cannot fail.
         let _ = headers.append("content-type", b"text/plain");

@@ -4,7 +4,7 @@
 //! response, take its body, hand the response to the outparam, take the body's
 //! stream, write, drop the stream, finish the body), and its output streams
 //! take as much per `write` as `check-write` allows at that moment (Switchyard's
-//! host: 64 KiB, up to 64 writes ahead of the client). [`respond`] and
+//! host: 64 KiB, up to 8 writes ahead of the client). [`respond`] and
 //! [`Body`] encode that order and that protocol once.
 
 use crate::wasi::http::types::{Fields, OutgoingBody, OutgoingResponse, ResponseOutparam};
