@@ -177,14 +177,3 @@ pub fn reloaded(ok: bool) {
         false => metrics::counter!(RELOAD_FAILURES).increment(1),
     }
 }
-
-/// `2xx`, `4xx`, ...: the `status` label of [`REQUESTS`].
-pub fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
-}

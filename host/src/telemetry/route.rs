@@ -10,17 +10,31 @@
 //! server installs its recorder (`telemetry::install`, when the admin
 //! listener starts) before it loads any route.
 
-use super::{status_class, BYTES_IN, BYTES_OUT, INSTANTIATION, IN_FLIGHT, POOLED_INSTANCES};
+use super::{BYTES_IN, BYTES_OUT, INSTANTIATION, IN_FLIGHT, POOLED_INSTANCES};
 use super::{REQUESTS, REQUEST_DURATION};
 use metrics::{Counter, Gauge, Histogram};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The `status` labels of [`REQUESTS`], indexed by [`class_of`].
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Where `status` falls in [`STATUS_CLASSES`] (anything past 499 is `5xx`).
+fn class_of(status: u16) -> usize {
+    match status {
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
+    }
+}
+
 /// The request-path series of one route (label `route`).
 pub struct RouteMetrics {
     /// For `Debug`: the route's name.
     route: Arc<str>,
-    /// [`REQUESTS`] by status class: 1xx … 5xx.
+    /// [`REQUESTS`] by status class, as [`STATUS_CLASSES`].
     requests: [Counter; 5],
     duration: Histogram,
     in_flight: Gauge,
@@ -42,11 +56,8 @@ impl RouteMetrics {
     /// The handles of `route`'s series.
     pub fn new(route: &str) -> Arc<RouteMetrics> {
         let route = route.to_string();
-        // In the order `answered` indexes them; the labels are `status_class`'s.
-        let requests = [100, 200, 300, 400, 500].map(|status| {
-            let class = status_class(status);
-            metrics::counter!(REQUESTS, "route" => route.clone(), "status" => class)
-        });
+        let requests = STATUS_CLASSES
+            .map(|class| metrics::counter!(REQUESTS, "route" => route.clone(), "status" => class));
         Arc::new(RouteMetrics {
             route: route.as_str().into(),
             requests,
@@ -67,14 +78,7 @@ impl RouteMetrics {
     /// One request answered with `status`, its body ended after `took`,
     /// `bytes` of it sent.
     pub fn answered(&self, status: u16, took: Duration, bytes: u64) {
-        let class = match status {
-            100..=199 => 0,
-            200..=299 => 1,
-            300..=399 => 2,
-            400..=499 => 3,
-            _ => 4,
-        };
-        self.requests[class].increment(1);
+        self.requests[class_of(status)].increment(1);
         self.duration.record(took.as_secs_f64());
         if bytes > 0 {
             self.bytes_out.increment(bytes);
