@@ -5,6 +5,13 @@
 //! repository's single `wit/` folder, and every handler exports exactly the
 //! same world, `switchyard:handler/handler` (= `wasi:http/proxy@0.2.12`).
 //!
+//! The bindings are those of `switchyard:handler/handler-with-state`, which
+//! adds `wasi:keyvalue` and `wasi:config` imports to that world, so a handler
+//! that keeps state reaches them through [`wasi::keyvalue`] and
+//! [`wasi::config`]. A Rust component imports only the functions it calls,
+//! so a handler that never calls them imports neither and still fits
+//! `wasi:http/proxy`.
+//!
 //! A handler is a `cdylib` crate that implements [`Guest`] and calls
 //! [`export!`]:
 //!
@@ -34,7 +41,8 @@ pub use body::{respond, respond_text, Body, PIECE};
 pub use forward::{forward, Forwarded, NEXT};
 pub use query::{percent_decode, query, query_value};
 
-/// The generated bindings for `switchyard:handler/handler`.
+/// The generated bindings for `switchyard:handler/handler-with-state`
+/// (`switchyard:handler/handler` plus wasi:keyvalue and wasi:config).
 ///
 /// `generate_all` makes the imported WASI interfaces part of these bindings
 /// (rather than coming from the `wasi` crate), and `pub_export_macro` lets
@@ -42,7 +50,7 @@ pub use query::{percent_decode, query, query_value};
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../../wit",
-        world: "switchyard:handler/handler",
+        world: "switchyard:handler/handler-with-state",
         generate_all,
         pub_export_macro: true,
         default_bindings_module: "::sdk::bindings",
