@@ -30,16 +30,19 @@
 //! Besides the bindings it offers a few small helpers that every handler would
 //! otherwise repeat: [`query`] parsing, [`respond`] / [`respond_text`] to set a
 //! response, [`Body`] to write a response body in pieces the host accepts, and
-//! [`sleep`], and [`forward`] for middleware. Everything else
-//! is reachable through [`wasi`].
+//! [`sleep`], [`forward`] for middleware, and [`keyvalue_error_text`] /
+//! [`config_error_text`] to report a store's or a variable's error in its
+//! WIT words. Everything else is reachable through [`wasi`].
 
 mod body;
 mod forward;
 mod query;
+mod state;
 
 pub use body::{respond, respond_text, Body, PIECE};
 pub use forward::{forward, Forwarded, NEXT};
 pub use query::{percent_decode, query, query_value};
+pub use state::{config_error_text, keyvalue_error_text};
 
 /// The generated bindings for `switchyard:handler/handler-with-state`
 /// (`switchyard:handler/handler` plus wasi:keyvalue and wasi:config).
