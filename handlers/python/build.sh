@@ -11,7 +11,9 @@
 # root wit/) unless the folder holds a file `world` naming another: one world
 # name on its first line that is not a `#` comment. The worlds a file may
 # name, and the WIT folder each comes from, are in wit_dir_of below
-# (switchyard:handler-p3/handler, the p3 world, is wit/p3/). Bindings are
+# (switchyard:handler-p3/handler, the p3 world, is wit/p3/; each package's
+# handler-with-state adds wasi:keyvalue and wasi:config, which a Python
+# component then imports whether it calls them or not). Bindings are
 # generated from that folder at build time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -57,9 +59,9 @@ world_of() {
 # wit_dir_of WORLD: the WIT folder defining WORLD, relative to handlers/python.
 wit_dir_of() {
   case $1 in
-    switchyard:handler/handler) echo ../../wit ;;
-    switchyard:handler-p3/handler) echo ../../wit/p3 ;;
-    *) die "unknown world '$1' (known: switchyard:handler/handler, switchyard:handler-p3/handler)" ;;
+    switchyard:handler/handler | switchyard:handler/handler-with-state) echo ../../wit ;;
+    switchyard:handler-p3/handler | switchyard:handler-p3/handler-with-state) echo ../../wit/p3 ;;
+    *) die "unknown world '$1' (known: switchyard:handler/handler, switchyard:handler/handler-with-state, switchyard:handler-p3/handler, switchyard:handler-p3/handler-with-state)" ;;
   esac
 }
 
