@@ -6,7 +6,8 @@
 //! A query switch picks something else for a test to watch (the first switch
 //! in the query decides; README.md has the table): never answering, trapping
 //! before or during the body, running on after the response, an outgoing
-//! request, a large allocation, a large body. Every response carries
+//! request, a count in the route's key-value store, a large allocation, a
+//! large body. Every response carries
 //! `x-url: {scheme}://{authority}{path-with-query}` (`-` for a missing part),
 //! so a test can see the URL the host handed the guest.
 //!
@@ -15,11 +16,12 @@
 
 mod body;
 mod fetch;
+mod kv;
 mod query;
 
 wit_bindgen::generate!({
     path: "../../../wit/p3",
-    world: "switchyard:handler-p3/handler",
+    world: "switchyard:handler-p3/handler-with-state",
     generate_all,
 });
 
@@ -40,6 +42,7 @@ enum Switch<'a> {
     TrapBody,
     PostReturn,
     Fetch(&'a str),
+    Kv(&'a str),
     Alloc(&'a str),
     Big(&'a str),
 }
@@ -53,6 +56,7 @@ impl<'a> Switch<'a> {
             "trap-body" => Switch::TrapBody,
             "post-return" => Switch::PostReturn,
             "fetch" => Switch::Fetch(value),
+            "kv" => Switch::Kv(value),
             "alloc" => Switch::Alloc(value),
             "big" => Switch::Big(value),
             _ => return None,
@@ -103,6 +107,8 @@ impl exports::wasi::http::handler::Guest for HelloP3 {
                 body::empty(200, headers)
             }
             Some(Switch::Fetch(url)) => fetch::fetch(&query::percent_decode(url), headers).await,
+            Some(Switch::Kv("")) => body::text(400, headers, "kv wants a key name\n".to_owned()),
+            Some(Switch::Kv(key)) => kv::count(&query::percent_decode(key), headers),
             Some(Switch::Alloc(mib)) => match mib.parse::<usize>() {
                 Ok(mib) => {
                     allocate(mib);
