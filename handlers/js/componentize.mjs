@@ -18,7 +18,10 @@
 //     engine's version;
 //   - an item marked `@since(version = 0.2.N)` with N above the engine's did not
 //     exist at that version, so it is hidden behind a never-enabled
-//     `@unstable` gate (wit-parser refuses a @since newer than its package).
+//     `@unstable` gate (wit-parser refuses a @since newer than its package);
+//   - the package folders under deps/ (wasi:keyvalue, wasi:config, which the
+//     root world.wit's handler-with-state names) are copied along, so that
+//     world.wit still resolves; their versions are not wasi 0.2.N and stay.
 //
 // The host (wasmtime 48, wasi 0.2.12) accepts a guest built for any earlier
 // 0.2.x. When a componentize-js release ships an engine at the wit/ version,
@@ -74,7 +77,10 @@ async function witFor(engine) {
   const out = join(root, "build/js-wit", `wasi-0.2.${engine}`);
   const tmp = `${out}.tmp`;
   await rm(tmp, { recursive: true, force: true });
-  for (const sub of ["", "deps"]) {
+  const packages = (await readdir(join(witDir, "deps"), { withFileTypes: true }))
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => join("deps", entry.name));
+  for (const sub of ["", "deps", ...packages]) {
     await mkdir(join(tmp, sub), { recursive: true });
     for (const entry of await readdir(join(witDir, sub), { withFileTypes: true })) {
       if (!entry.isFile() || !entry.name.endsWith(".wit")) continue;
