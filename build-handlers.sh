@@ -10,6 +10,7 @@
 # It installs its own pinned toolchain when missing (see handlers/tools.sh),
 # builds the named handlers (all of them when none are named) and writes
 # OUT_DIR/<name>.wasm. A handler that cannot be built is an error, never a skip.
+# It also installs redis-server, which the key-value tests run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 out="$root/build/handlers"
@@ -19,6 +20,15 @@ languages=(rust python js c zig)
 
 # The WIT every guest builds against comes from the crate the host links.
 "$root/wit/sync.sh" >/dev/null
+
+# The state handlers' tests (and README's Redis recipe) run a real
+# redis-server, Debian's; the tests start their own on free ports. An image
+# build, which runs no test, sets SWITCHYARD_NO_TEST_SERVICES=1.
+if [ -z "${SWITCHYARD_NO_TEST_SERVICES:-}" ]; then
+  # shellcheck source=handlers/tools.sh
+  . "$root/handlers/tools.sh"
+  debian_packages redis-server
+fi
 
 lang_of() {
   local name=$1 lang

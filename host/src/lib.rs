@@ -15,8 +15,8 @@
 //! | layer | module | job |
 //! |---|---|---|
 //! | 0 base | [`request`], [`body`], [`telemetry`] | a request's tag and origin, body types and adapters, metric names |
-//! | 1 config | [`config`] | `switchyard.toml` into one validated [`Config`]: routes, limits, path and outbound-host patterns, cache and admin settings |
-//! | 2 guest | [`guest`] | what one instance may see and do: store data, guest log, outbound hooks, the `next` hop a middleware calls |
+//! | 1 config | [`config`] | `switchyard.toml` into one validated [`Config`]: routes, limits, path and outbound-host patterns, key-value stores and variables, cache and admin settings |
+//! | 2 guest | [`guest`] | what one instance may see and do: store data, guest log, outbound hooks, the `next` hop a middleware calls, its wasi:config variables and wasi:keyvalue stores (SQLite, Redis, memory) |
 //! | 3 runtime | [`runtime`] | engines, linker, tuning, digests, the compile cache: bytes → pre-instantiated handler |
 //! | 4 invoke | [`invoke`] | one request on one loaded component: handler, admission, instance reuse, guarded body, errors |
 //! | 5 routing | [`routing`] | router, middleware chains, upstream proxy, the live route table |

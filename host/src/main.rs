@@ -113,6 +113,18 @@ struct ServeArgs {
         value_name = "ADDR"
     )]
     admin_listen: AdminListen,
+    /// Set KEY to VALUE in the `default` key-value store before serving
+    /// (repeatable), as `spin up --key-value` does.
+    #[arg(long = "key-value", value_name = "KEY=VALUE", value_parser = key_value)]
+    key_values: Vec<(String, String)>,
+}
+
+/// `--key-value KEY=VALUE`: split at the first `=`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) => Ok((key.to_string(), value.to_string())),
+        None => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -188,6 +200,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
             config.server.guard_pages,
         )?);
         let service = switchyard::load(host.clone(), &config)?;
+        if !args.key_values.is_empty() {
+            service
+                .registry()
+                .stores()
+                .seed(&config.key_value_stores, &args.key_values)
+                .await
+                .context("seeding the default key-value store")?;
+            tracing::info!(
+                keys = args.key_values.len(),
+                "seeded the default key-value store"
+            );
+        }
         // Guests must not reach the admin API (serve() adds the main listener).
         let _admin_own = admin_address.map(|address| host.own_addresses().hold(address));
         if let Some(admin) = &admin {

@@ -174,6 +174,8 @@ pub(crate) struct RawServer {
     write_timeout_ms: Option<i64>,
     max_memory_mb: Option<i64>,
     guard_pages: Option<bool>,
+    /// Read by `config/key_value.rs`, not a limit.
+    pub(super) data_dir: Option<std::path::PathBuf>,
 }
 
 /// `value` if within `min..=max`, else a message naming `key` and the range.

@@ -7,6 +7,8 @@
 //! name = "auth"
 //! component = "build/handlers/auth.wasm"
 //! env = { REALM = "demo" }            # optional, on top of the route's env
+//! variables = { realm = "demo" }       # optional, on top of the route's variables
+//! key_value_stores = ["sessions"]      # optional: its own grants, not the route's
 //!
 //! [[route]]
 //! path = "/private/..."
@@ -18,7 +20,9 @@
 //! each; a valid env) and turns a route's list of names and its `upstream`
 //! into the validated pieces [`RouteConfig`](super::RouteConfig) holds.
 
+use super::key_value::KeyValueStoreConfig;
 use super::names::{validate_env, validate_name};
+use super::variables::Value;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -32,6 +36,11 @@ pub struct MiddlewareConfig {
     pub component: PathBuf,
     /// Its own env, laid over the env of the route it runs on.
     pub env: Vec<(String, String)>,
+    /// Its own variables, laid over the route's (merged once a route names it).
+    pub variables: Vec<(String, Value)>,
+    /// The stores it may open: its own grants only, so a middleware in
+    /// front of many routes holds exactly what it was given.
+    pub key_value_stores: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +50,10 @@ pub(super) struct RawMiddleware {
     component: PathBuf,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    #[serde(default)]
+    variables: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    key_value_stores: Vec<String>,
 }
 
 /// Validate every `[[middleware]]` entry; the error says which (by its
@@ -48,6 +61,7 @@ pub(super) struct RawMiddleware {
 pub(super) fn declare(
     raw: Vec<RawMiddleware>,
     base: &Path,
+    stores: &std::collections::BTreeMap<String, KeyValueStoreConfig>,
 ) -> Result<HashMap<String, MiddlewareConfig>, String> {
     let mut declared: HashMap<String, (usize, MiddlewareConfig)> = HashMap::new();
     for (i, raw) in raw.into_iter().enumerate() {
@@ -63,10 +77,16 @@ pub(super) fn declare(
             return Err(format!("{what}: `component` is empty"));
         }
         validate_env(&raw.env).map_err(|e| format!("{what}: {e}"))?;
+        let variables =
+            super::variables::read(&raw.variables).map_err(|e| format!("{what}: {e}"))?;
+        let key_value_stores = super::key_value::grants(&raw.key_value_stores, stores)
+            .map_err(|e| format!("{what}: {e}"))?;
         let middleware = MiddlewareConfig {
             name: raw.name.clone(),
             component: base.join(&raw.component),
             env: raw.env.into_iter().collect(),
+            variables,
+            key_value_stores,
         };
         declared.insert(raw.name, (index, middleware));
     }

@@ -34,10 +34,14 @@
 //! dir = "/var/cache/switchyard"      # default $XDG_CACHE_HOME or ~/.cache + /switchyard/compiled
 //! [admin]                            # the admin API (see AdminConfig)
 //! token_file = "admin.token"         # relative to this file
+//!
+//! [key_value_store.default]          # wasi:keyvalue stores (see key_value.rs)
+//! type = "sqlite"                    # routes grant them: key_value_stores = ["default"]
 //! ```
 
 mod admin;
 mod cache;
+mod key_value;
 mod limits;
 mod memory;
 mod middleware;
@@ -47,11 +51,13 @@ pub(crate) mod pattern;
 mod route;
 #[cfg(test)]
 mod tests;
+mod variables;
 
 pub use admin::AdminConfig;
 use admin::RawAdmin;
 use cache::RawCache;
 pub use cache::{default_dir, CacheSettings};
+pub use key_value::{Backend, KeyValueStoreConfig, DEFAULT_STORE};
 pub use limits::{Limits, ServerLimits, ADMIN_MAX_CONNECTIONS, MAX_INSTANCES};
 use limits::{RawLimits, RawServer};
 pub use memory::{
@@ -67,6 +73,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+pub use variables::Value;
 
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,6 +90,10 @@ pub struct Config {
     pub cache: CacheSettings,
     /// The admin API's settings.
     pub admin: AdminConfig,
+    /// `[server] data_dir`: where embedded stores keep their files.
+    pub data_dir: PathBuf,
+    /// Every wasi:keyvalue store, `default` always among them.
+    pub key_value_stores: BTreeMap<String, KeyValueStoreConfig>,
 }
 
 /// Everything that can be wrong with a config file.
@@ -153,6 +164,8 @@ struct RawConfig {
     cache: RawCache,
     #[serde(default)]
     admin: RawAdmin,
+    #[serde(default, rename = "key_value_store")]
+    key_value_stores: BTreeMap<String, key_value::RawStore>,
 }
 
 // `flatten` and `deny_unknown_fields` do not mix in serde, so unknown keys
@@ -169,6 +182,10 @@ struct RawRoute {
     env: BTreeMap<String, String>,
     instance_reuse: Option<i64>,
     instance_concurrency: Option<i64>,
+    #[serde(default)]
+    key_value_stores: Vec<String>,
+    #[serde(default)]
+    variables: BTreeMap<String, toml::Value>,
     #[serde(flatten)]
     limits: RawLimits,
 }
@@ -188,7 +205,7 @@ impl Config {
     /// Validate config text as if read from `file` (relative component paths
     /// resolve against `file`'s folder).
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             file: file.to_path_buf(),
             message: e.to_string().trim_end().replace('\n', " | "),
         })?;
@@ -224,13 +241,23 @@ impl Config {
                 _ => message,
             })
             .map_err(section("defaults"))?;
-        let server = raw.server.resolve().map_err(section("server"))?;
-        let declared = middleware::declare(raw.middleware, base).map_err(|message| {
-            ConfigError::Middleware {
-                file: file.to_path_buf(),
-                message,
+        let data_dir = match raw.server.data_dir.take() {
+            Some(dir) if dir.as_os_str().is_empty() => {
+                return Err(section("server")("`data_dir` is empty".into()))
             }
-        })?;
+            Some(dir) => base.join(dir),
+            None => key_value::default_data_dir(base),
+        };
+        let server = raw.server.resolve().map_err(section("server"))?;
+        let key_value_stores = key_value::resolve(raw.key_value_stores, &data_dir, base)
+            .map_err(|(table, message)| section(&table)(message))?;
+        let declared =
+            middleware::declare(raw.middleware, base, &key_value_stores).map_err(|message| {
+                ConfigError::Middleware {
+                    file: file.to_path_buf(),
+                    message,
+                }
+            })?;
         let cache = raw.cache.resolve(base).map_err(section("cache"))?;
         let admin = raw.admin.resolve(base).map_err(section("admin"))?;
 
@@ -310,11 +337,15 @@ impl Config {
 
             validate_env(&raw.env).map_err(&route_error)?;
             let env: Vec<(String, String)> = raw.env.into_iter().collect();
+            let variables = variables::read(&raw.variables).map_err(&route_error)?;
+            let key_value_grants = key_value::grants(&raw.key_value_stores, &key_value_stores)
+                .map_err(&route_error)?;
             let chain: Vec<MiddlewareConfig> = middleware::resolve(&raw.middleware, &declared)
                 .map_err(&route_error)?
                 .into_iter()
                 .map(|m| MiddlewareConfig {
                     env: middleware::env(&env, &m.env),
+                    variables: variables::merge(&variables, &m.variables),
                     ..m
                 })
                 .collect();
@@ -367,6 +398,8 @@ impl Config {
                 upstream,
                 instance_reuse,
                 instance_concurrency,
+                key_value_stores: key_value_grants,
+                variables,
             });
         }
         memory::check(file, &routes, &server)?;
@@ -377,6 +410,8 @@ impl Config {
             server,
             cache,
             admin,
+            data_dir,
+            key_value_stores,
         })
     }
 }

@@ -5,6 +5,7 @@
 use super::limits::Limits;
 use super::middleware::MiddlewareConfig;
 use super::pattern::Pattern;
+use super::variables::Value;
 use std::path::{Path, PathBuf};
 
 /// One `[[route]]` entry, validated.
@@ -34,6 +35,11 @@ pub struct RouteConfig {
     /// same time (1, the default, or more for a wasi:http 0.3 component on
     /// an `instance_reuse` route). Per route only.
     pub instance_concurrency: usize,
+    /// `key_value_stores`: the wasi:keyvalue stores the guest may open,
+    /// each declared (`""` already read as `default`).
+    pub key_value_stores: Vec<String>,
+    /// `variables`: what the guest reads through wasi:config.
+    pub variables: Vec<(String, Value)>,
 }
 
 impl RouteConfig {
@@ -52,7 +58,8 @@ impl RouteConfig {
     }
 
     /// The settings one of the route's middleware runs with: the route's
-    /// name and limits, the middleware's component and merged env.
+    /// name and limits, the middleware's component, merged env and
+    /// variables, and its own store grants.
     pub fn for_middleware(&self, middleware: &MiddlewareConfig) -> RouteConfig {
         RouteConfig {
             name: self.name.clone(),
@@ -64,6 +71,8 @@ impl RouteConfig {
             upstream: None,
             instance_reuse: 0,
             instance_concurrency: 1,
+            key_value_stores: middleware.key_value_stores.clone(),
+            variables: middleware.variables.clone(),
         }
     }
 }

@@ -308,3 +308,4 @@ fn instance_concurrency_is_one_by_default_and_needs_reuse() {
 }
 
 mod chains;
+mod state;

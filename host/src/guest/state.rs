@@ -7,16 +7,22 @@
 //! server log tagged with route and request id, outbound HTTP only where the
 //! route allows it, linear memory up to the route's budget, and host
 //! memory (header maps, body buffers, table entries) up to [`HostBudget`]'s.
+//! wasi:config answers the route's variables and wasi:keyvalue opens only
+//! the stores it grants ([`Grants`]).
 
 use super::budget::HostBudget;
+use super::grants::Grants;
+use super::keyvalue::{KeyValueAccess, KeyValueView};
 use super::log::GuestLog;
 use super::next::NextHop;
 use super::outbound::{Outbound, OutboundGate};
 use crate::request::RequestTag;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Store data for one request.
@@ -25,6 +31,8 @@ pub struct RequestState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: Outbound,
+    config: Arc<WasiConfigVariables>,
+    key_value: KeyValueAccess,
     /// The instance's memory budget; consulted by wasmtime on every grow.
     pub memory: MemoryBudget,
     /// What the instance may make the host allocate; checked before every
@@ -34,18 +42,23 @@ pub struct RequestState {
 
 impl RequestState {
     /// State for one request on a route.
+    /// Store calls end by `deadline`, the request's.
     pub fn new(
-        env: &[(String, String)],
+        grants: &Grants,
         tag: &RequestTag,
+        deadline: Instant,
         memory_limit: usize,
         outbound: Arc<OutboundGate>,
     ) -> RequestState {
         let wasi = WasiCtx::builder()
-            .envs(env)
+            .envs(&grants.env)
             .stdout(GuestLog::stdout(tag.clone()))
             .stderr(GuestLog::stderr(tag.clone()))
             .build();
-        RequestState::assemble(wasi, Outbound::new(tag.clone(), outbound), memory_limit)
+        let hooks = Outbound::new(tag.clone(), outbound);
+        let mut state = RequestState::assemble(wasi, hooks, grants, tag, memory_limit);
+        state.key_value.retag(tag, Some(deadline));
+        state
     }
 
     /// Send the guest's requests to the reserved `next` authority to `next`
@@ -62,21 +75,28 @@ impl RequestState {
     /// the rest (outbound log lines) to the next request. The memory budget
     /// is the instance's, so it spans every request the instance serves.
     pub fn for_reuse(
-        env: &[(String, String)],
+        grants: &Grants,
         current: &Arc<ArcSwap<RequestTag>>,
         memory_limit: usize,
         outbound: Arc<OutboundGate>,
     ) -> RequestState {
         let wasi = WasiCtx::builder()
-            .envs(env)
+            .envs(&grants.env)
             .stdout(GuestLog::stdout_of_current(current.clone()))
             .stderr(GuestLog::stderr_of_current(current.clone()))
             .build();
         let tag = (**current.load()).clone();
-        RequestState::assemble(wasi, Outbound::new(tag, outbound), memory_limit)
+        let hooks = Outbound::new(tag.clone(), outbound);
+        RequestState::assemble(wasi, hooks, grants, &tag, memory_limit)
     }
 
-    fn assemble(wasi: WasiCtx, hooks: Outbound, memory_limit: usize) -> RequestState {
+    fn assemble(
+        wasi: WasiCtx,
+        hooks: Outbound,
+        grants: &Grants,
+        tag: &RequestTag,
+        memory_limit: usize,
+    ) -> RequestState {
         let (mut table, mut http) = (ResourceTable::new(), WasiHttpCtx::new());
         HostBudget::prepare(&mut table, &mut http);
         RequestState {
@@ -84,14 +104,32 @@ impl RequestState {
             http,
             table,
             hooks,
+            config: grants.config.clone(),
+            key_value: KeyValueAccess::new(grants.key_value.clone(), tag.clone(), grants.timeout),
             memory: MemoryBudget::new(memory_limit),
             host: HostBudget::new(),
         }
     }
 
-    /// A reused instance starts serving `tag`'s request.
-    pub fn retag(&mut self, tag: &RequestTag) {
+    /// A reused instance starts serving `tag`'s request, due at `deadline`
+    /// (`None` when it serves several at once: store calls are then bounded
+    /// by the route's timeout alone).
+    pub fn retag(&mut self, tag: &RequestTag, deadline: Option<Instant>) {
         self.hooks.retag(tag.clone());
+        self.key_value.retag(tag, deadline);
+    }
+
+    /// wasi:config's view: the route's variables.
+    pub fn config(&mut self) -> WasiConfig<'_> {
+        WasiConfig::from(&*self.config)
+    }
+
+    /// wasi:keyvalue's view: the route's stores, until the deadline.
+    pub fn key_value(&mut self) -> KeyValueView<'_> {
+        KeyValueView {
+            access: &self.key_value,
+            table: &mut self.table,
+        }
     }
 
     /// Where a pooled instance's requests to `next` go, for the request it

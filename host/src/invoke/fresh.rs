@@ -48,8 +48,9 @@ impl Handler {
         let (request, body_too_large) = limited_request(request, max_body, tag, &slot);
 
         let state = RequestState::new(
-            &self.env,
+            &self.grants,
             tag,
+            deadline,
             self.limits.memory_bytes,
             self.outbound.clone(),
         )

@@ -13,8 +13,9 @@ use super::guarded::GuardedBody;
 use super::instances::InstanceRecipe;
 use super::pool::InstancePool;
 use crate::config::{Limits, RouteConfig};
+use crate::guest::keyvalue::{OpenError, Stores};
 use crate::guest::outbound::address::OwnAddresses;
-use crate::guest::{NextHop, OutboundGate, OutboundLimits};
+use crate::guest::{Grants, NextHop, OutboundGate, OutboundLimits};
 use crate::request::{content_length, RequestTag};
 use crate::runtime::{digest, Digest, HandlerPre, Host, World};
 use crate::telemetry::RouteMetrics;
@@ -51,7 +52,7 @@ pub struct Handler {
     pub instance_concurrency: usize,
     /// The wasi:http world the component exports.
     pub world: World,
-    pub(super) env: Vec<(String, String)>,
+    pub(super) grants: Grants,
     pub(super) outbound: Arc<OutboundGate>,
     pub(super) pre: HandlerPre,
     /// The route's pooled instances: a 0.3 component's (fresh or reused),
@@ -59,19 +60,23 @@ pub struct Handler {
     pool: Option<InstancePool>,
 }
 
-/// A route whose component could not be loaded: names the route, the file
-/// and the reason, in one line.
+/// What could not be loaded, in one line: a route's component (naming the
+/// route, the file and the reason) or a key-value store its grants need.
 #[derive(Debug, thiserror::Error)]
-#[error("{label}: cannot load {}: {reason:#}", file.display())]
-pub struct LoadError {
-    pub label: String,
-    pub file: PathBuf,
-    pub reason: anyhow::Error,
+pub enum LoadError {
+    #[error("{label}: cannot load {}: {reason:#}", file.display())]
+    Component {
+        label: String,
+        file: PathBuf,
+        reason: anyhow::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] OpenError),
 }
 
 impl LoadError {
     pub fn new(route: &RouteConfig, reason: anyhow::Error) -> LoadError {
-        LoadError {
+        LoadError::Component {
             label: route.label(),
             file: route.component.clone(),
             reason,
@@ -92,8 +97,10 @@ impl Handler {
     /// Compile and pre-instantiate a route's component from its bytes.
     ///
     /// CPU-heavy: run it off the request path.
+    /// The route's store grants draw from `stores`.
     pub fn load(
         host: &Host,
+        stores: &Arc<Stores>,
         route: &RouteConfig,
         bytes: &[u8],
         digest: Digest,
@@ -120,9 +127,10 @@ impl Handler {
             .map_err(|reason| LoadError::new(route, reason))?;
         let outbound = Arc::new(outbound);
         let metrics = RouteMetrics::new(&route.name);
+        let grants = Grants::new(route, stores);
         Ok(Handler {
             route: route.name.as_str().into(),
-            pool: pool(route, &pre, &outbound, &metrics),
+            pool: pool(route, &pre, &outbound, &metrics, &grants),
             metrics,
             file: route.component.clone(),
             digest,
@@ -132,7 +140,7 @@ impl Handler {
             limits: route.limits.clone(),
             instance_reuse: route.instance_reuse,
             instance_concurrency: route.instance_concurrency,
-            env: route.env.clone(),
+            grants,
             world,
             outbound,
             pre,
@@ -158,9 +166,13 @@ impl Handler {
             )
         };
         let metrics = RouteMetrics::new(&route.name);
+        let grants = match self.grants.matches(route) {
+            true => self.grants.clone(),
+            false => Grants::new(route, self.grants.key_value.stores()),
+        };
         Ok(Handler {
             route: route.name.as_str().into(),
-            pool: pool(route, &self.pre, &outbound, &metrics),
+            pool: pool(route, &self.pre, &outbound, &metrics, &grants),
             metrics,
             file: route.component.clone(),
             digest: self.digest,
@@ -170,7 +182,7 @@ impl Handler {
             limits: route.limits.clone(),
             instance_reuse: route.instance_reuse,
             instance_concurrency: route.instance_concurrency,
-            env: route.env.clone(),
+            grants,
             world: self.world.clone(),
             outbound,
             pre: self.pre.clone(),
@@ -194,7 +206,7 @@ impl Handler {
     /// Whether this handler was loaded from exactly `route`'s settings.
     pub fn matches(&self, route: &RouteConfig) -> bool {
         self.file == route.component
-            && self.env == route.env
+            && self.grants.matches(route)
             && *self.route == *route.name
             && self.limits == route.limits
             && self.instance_reuse == route.instance_reuse
@@ -272,6 +284,7 @@ fn pool(
     pre: &HandlerPre,
     outbound: &Arc<OutboundGate>,
     metrics: &Arc<RouteMetrics>,
+    grants: &Grants,
 ) -> Option<InstancePool> {
     let p3 = pre.is_p3();
     (p3 || route.instance_reuse > 0).then(|| {
@@ -280,7 +293,7 @@ fn pool(
             InstanceRecipe {
                 route: route.name.as_str().into(),
                 metrics: metrics.clone(),
-                env: route.env.clone(),
+                grants: grants.clone(),
                 memory_bytes: route.limits.memory_bytes,
                 outbound: outbound.clone(),
                 timeout: route.limits.timeout,

@@ -8,7 +8,7 @@
 use super::admission::InstanceSlot;
 use super::error::DeadlineExceeded;
 use super::fate::{Ended, Fate};
-use crate::guest::{NextHop, OutboundGate, RequestState};
+use crate::guest::{Grants, NextHop, OutboundGate, RequestState};
 use crate::request::RequestTag;
 use crate::telemetry::RouteMetrics;
 use arc_swap::ArcSwap;
@@ -34,7 +34,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct InstanceRecipe {
     pub route: Arc<str>,
     pub metrics: Arc<RouteMetrics>,
-    pub env: Vec<(String, String)>,
+    pub grants: Grants,
     pub memory_bytes: usize,
     pub outbound: Arc<OutboundGate>,
     pub timeout: Duration,
@@ -126,7 +126,7 @@ impl HandlerState for RouteInstances {
             hops: 0,
         }));
         let state = RequestState::for_reuse(
-            &recipe.env,
+            &recipe.grants,
             &tag,
             recipe.memory_bytes,
             recipe.outbound.clone(),
@@ -224,7 +224,7 @@ impl WorkerState for InstanceState {
         }
         if self.max_concurrent == 1 {
             // One request at a time: its log lines and `next` are its own.
-            store.data_mut().retag(&ticket.tag);
+            store.data_mut().retag(&ticket.tag, Some(deadline));
             store.data_mut().set_next(ticket.next.take());
             self.tag.store(Arc::new(ticket.tag.clone()));
         }

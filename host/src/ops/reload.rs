@@ -138,6 +138,7 @@ impl Reloader {
             let previous = registry.snapshot();
             Registry::build(
                 registry.host(),
+                registry.stores(),
                 &candidate,
                 &previous,
                 Strictness::KeepLastGood,
@@ -154,7 +155,10 @@ impl Reloader {
                     .zip(snapshot.routes())
                     .any(|(a, b)| a.config != b.config)
         };
-        if replaces_anything || reorders {
+        // A store whose settings changed swaps in with the snapshot even
+        // when no route did.
+        let restored = !snapshot.same_stores(&self.registry.snapshot());
+        if replaces_anything || reorders || restored {
             self.registry.install(snapshot);
             crate::telemetry::reloaded(true);
         }

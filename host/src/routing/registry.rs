@@ -14,6 +14,7 @@ use super::chain::{Chain, Element};
 use super::router::Router;
 use super::upstream::Upstream;
 use crate::config::{Config, RouteConfig};
+use crate::guest::keyvalue::{Store, StoreMap, Stores};
 use crate::invoke::{Handler, LoadError};
 use crate::runtime::{digest_hex, Host};
 use arc_swap::ArcSwap;
@@ -35,18 +36,24 @@ pub struct Route {
 pub struct Snapshot {
     router: Router<usize>,
     routes: Vec<Route>,
+    /// The key-value stores its routes open, installed with it.
+    stores: StoreMap,
 }
 
 impl Snapshot {
     /// Index the given routes.
-    pub fn new(routes: Vec<Route>) -> Snapshot {
+    pub fn new(routes: Vec<Route>, stores: StoreMap) -> Snapshot {
         let router = Router::new(
             routes
                 .iter()
                 .enumerate()
                 .map(|(i, r)| (r.config.pattern.clone(), i)),
         );
-        Snapshot { router, routes }
+        Snapshot {
+            router,
+            routes,
+            stores,
+        }
     }
 
     /// The route serving `path`, if any.
@@ -57,6 +64,27 @@ impl Snapshot {
     /// Every route, in config order.
     pub fn routes(&self) -> &[Route] {
         &self.routes
+    }
+
+    /// The key-value stores it serves with.
+    pub fn stores(&self) -> &StoreMap {
+        &self.stores
+    }
+
+    /// Whether `other` serves with the very same stores (same settings,
+    /// same connections).
+    pub fn same_stores(&self, other: &Snapshot) -> bool {
+        let same = |a: &Option<Arc<Store>>, b: &Option<Arc<Store>>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.stores.len() == other.stores.len()
+            && self
+                .stores
+                .iter()
+                .zip(&other.stores)
+                .all(|((na, a), (nb, b))| na == nb && same(a, b))
     }
 
     /// The route with this name, if any.
@@ -108,6 +136,9 @@ pub enum Strictness {
 /// The current snapshot, shared by every connection.
 pub struct Registry {
     host: Arc<Host>,
+    /// The wasi:keyvalue stores the routes' grants draw from, installed
+    /// with each snapshot.
+    stores: Arc<Stores>,
     current: ArcSwap<Snapshot>,
     /// Held while a new snapshot is built from the current one and installed
     /// (hot reload, admin API), so two updates never overwrite each other.
@@ -118,8 +149,10 @@ impl Registry {
     /// Load every route of `config`; the first route that cannot be loaded
     /// fails the whole load (at start-up the server refuses to start).
     pub fn load(host: Arc<Host>, config: &Config) -> Result<Registry, LoadError> {
-        let empty = Snapshot::new(Vec::new());
-        let (snapshot, changes) = Registry::build(&host, config, &empty, Strictness::AllOrNothing)?;
+        let empty = Snapshot::new(Vec::new(), StoreMap::new());
+        let stores = Arc::new(Stores::default());
+        let (snapshot, changes) =
+            Registry::build(&host, &stores, config, &empty, Strictness::AllOrNothing)?;
         for change in &changes {
             if let Change::Added {
                 route,
@@ -130,8 +163,10 @@ impl Registry {
                 tracing::info!(%route, %sha256, load_ms = took.as_millis() as u64, "route loaded");
             }
         }
+        stores.install(snapshot.stores.clone());
         Ok(Registry {
             host,
+            stores,
             current: ArcSwap::from_pointee(snapshot),
             updates: tokio::sync::Mutex::new(()),
         })
@@ -142,10 +177,23 @@ impl Registry {
     /// CPU-heavy when components changed: run it off the request path.
     pub fn build(
         host: &Host,
+        stores: &Arc<Stores>,
         config: &Config,
         previous: &Snapshot,
         strictness: Strictness,
     ) -> Result<(Snapshot, Vec<Change>), LoadError> {
+        // The stores some route or middleware is granted are opened now, so
+        // one that cannot be fails the build before anything is swapped.
+        let granted: Vec<&str> = config
+            .routes
+            .iter()
+            .flat_map(|r| {
+                let middleware = r.middleware.iter().flat_map(|m| &m.key_value_stores);
+                r.key_value_stores.iter().chain(middleware)
+            })
+            .map(String::as_str)
+            .collect();
+        let opened = stores.prepare(&config.key_value_stores, &granted)?;
         let mut routes = Vec::with_capacity(config.routes.len());
         let mut changes = Vec::new();
         for route_config in &config.routes {
@@ -168,7 +216,8 @@ impl Registry {
             let (mut loaded, mut took, mut reconfigured) = (Vec::new(), Duration::ZERO, false);
             for (position, component) in components.iter().enumerate() {
                 let previous = old.and_then(|old| old_handler(old, position, &component.component));
-                let (handler, outcome) = load_handler(host, component, previous, strictness)?;
+                let (handler, outcome) =
+                    load_handler(host, stores, component, previous, strictness)?;
                 match outcome {
                     Outcome::Reused => {}
                     Outcome::Reconfigured => reconfigured = true,
@@ -239,7 +288,7 @@ impl Registry {
                 });
             }
         }
-        Ok((Snapshot::new(routes), changes))
+        Ok((Snapshot::new(routes, opened), changes))
     }
 
     /// The snapshot to serve a request from.
@@ -247,14 +296,21 @@ impl Registry {
         self.current.load_full()
     }
 
-    /// Install a new snapshot; requests already running keep the old one.
+    /// Install a new snapshot, and the stores it opens; requests already
+    /// running keep the old snapshot and the buckets they opened.
     pub fn install(&self, snapshot: Snapshot) {
+        self.stores.install(snapshot.stores.clone());
         self.current.store(Arc::new(snapshot));
     }
 
     /// Wait for the right to build and install the next snapshot.
     pub async fn updating(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.updates.lock().await
+    }
+
+    /// The wasi:keyvalue stores routes open.
+    pub fn stores(&self) -> &Arc<Stores> {
+        &self.stores
     }
 
     /// The engine and linker handlers are loaded with.
@@ -290,6 +346,7 @@ fn old_handler<'a>(old: &'a Route, position: usize, file: &Path) -> Option<&'a A
 /// when its bytes did not change.
 fn load_handler(
     host: &Host,
+    stores: &Arc<Stores>,
     config: &RouteConfig,
     old: Option<&Arc<Handler>>,
     strictness: Strictness,
@@ -312,7 +369,7 @@ fn load_handler(
                 component = %config.component.display()
             )
             .entered();
-            Handler::load(host, config, &bytes, digest).map(Some)
+            Handler::load(host, stores, config, &bytes, digest).map(Some)
         }
     });
     match (loaded, old) {

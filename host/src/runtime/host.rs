@@ -228,6 +228,14 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking wasi:http")?;
+        // Synchronous interfaces: the same functions serve 0.2 and 0.3
+        // guests. A guest gets only its route's variables and stores.
+        wasmtime_wasi_config::add_to_linker(&mut linker, RequestState::config)
+            .map_err(anyhow::Error::from)
+            .context("linking wasi:config")?;
+        crate::guest::keyvalue::add_to_linker(&mut linker, RequestState::key_value)
+            .map_err(anyhow::Error::from)
+            .context("linking wasi:keyvalue")?;
         if concurrent {
             // Beside 0.2, never instead: a 0.3 component built with a std
             // toolchain imports 0.2 interfaces too. What the guest may do

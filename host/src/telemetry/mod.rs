@@ -63,6 +63,13 @@ pub const LOG_LINES_DROPPED: &str = "switchyard_log_lines_dropped_total";
 /// and a 0.2 component's with `instance_reuse`), by `route`.
 pub const POOLED_INSTANCES: &str = "switchyard_pooled_instances";
 
+/// wasi:keyvalue calls, by `store`, `op` (`get`, `set`, ..., `increment`,
+/// `get-many`) and `outcome`: `ok`, `refused` (a limit: key or value size,
+/// batch size), `timeout` or `error` (the backend failed).
+pub const KV_OPERATIONS: &str = "switchyard_kv_operations_total";
+/// Seconds one wasi:keyvalue call spent in its backend, by `store` and `op`.
+pub const KV_DURATION: &str = "switchyard_kv_operation_duration_seconds";
+
 /// Latency buckets (seconds): 0.5 ms to 30 s.
 const SECONDS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -132,6 +139,15 @@ fn describe() {
         "Log lines dropped because stderr could not keep up (the log queue was full)."
     );
     describe_counter!(
+        KV_OPERATIONS,
+        "wasi:keyvalue calls, by store, operation and outcome."
+    );
+    describe_histogram!(
+        KV_DURATION,
+        Unit::Seconds,
+        "Time one wasi:keyvalue call spent in its backend, by store and operation."
+    );
+    describe_counter!(
         MEMORY_BUDGET_HITS,
         "Instances stopped by a memory budget (linear or host), by route and budget."
     );
@@ -176,4 +192,12 @@ pub fn reloaded(ok: bool) {
         true => metrics::counter!(RELOADS).increment(1),
         false => metrics::counter!(RELOAD_FAILURES).increment(1),
     }
+}
+
+/// Count one wasi:keyvalue call on `store` and how long its backend took.
+pub fn kv_call(store: &str, op: &'static str, outcome: &'static str, took: std::time::Duration) {
+    let store = store.to_string();
+    metrics::counter!(KV_OPERATIONS, "store" => store.clone(), "op" => op, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!(KV_DURATION, "store" => store, "op" => op).record(took.as_secs_f64());
 }

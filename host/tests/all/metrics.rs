@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// The sum of every sample of `name` whose labels include all of `labels`
 /// (0 when there is none).
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {

@@ -100,6 +100,15 @@ fn describe(route: &Route) -> serde_json::Value {
         "world": handler.map(|h| h.world.to_string()),
         "instance_reuse": config.instance_reuse,
         "instance_concurrency": config.instance_concurrency,
+        "key_value_stores": config.key_value_stores,
+        // Names and where each value comes from; never a value.
+        "variables": config.variables.iter().map(|(name, value)| {
+            let source = match value.env() {
+                Some(env) => json!({ "from": "env", "env": env }),
+                None => json!({ "from": "config" }),
+            };
+            (name.clone(), source)
+        }).collect::<serde_json::Map<_, _>>(),
         "limits": {
             "timeout_ms": limits.timeout.as_millis() as u64,
             "memory_mb": limits.memory_bytes >> 20,
@@ -189,8 +198,9 @@ async fn upload(
         return json(StatusCode::OK, &swapped(current, false));
     }
     let (host, config) = (registry.host().clone(), current.config.clone());
+    let stores = registry.stores().clone();
     let built = tokio::task::spawn_blocking(move || {
-        let mut handler = Handler::load(&host, &config, &bytes, digest)
+        let mut handler = Handler::load(&host, &stores, &config, &bytes, digest)
             .map_err(|error| (StatusCode::UNPROCESSABLE_ENTITY, format!("{error}\n")))?;
         handler.inherit_slots(&previous);
         write_atomically(&config.component, &bytes).map_err(|error| {
@@ -229,7 +239,7 @@ async fn upload(
             false => copy(route),
         })
         .collect();
-    let next = Snapshot::new(routes);
+    let next = Snapshot::new(routes, snapshot.stores().clone());
     let installed = next.named(name).expect("the route is in the new snapshot");
     let reply = swapped(installed, true);
     tracing::info!(
@@ -291,7 +301,7 @@ async fn delete(admin: &Admin, registry: &Arc<Registry>, name: &str) -> Reply {
         .filter(|route| route.config.name != name)
         .map(copy)
         .collect();
-    registry.install(Snapshot::new(routes));
+    registry.install(Snapshot::new(routes, snapshot.stores().clone()));
     crate::telemetry::reloaded(true);
     tracing::info!(route = %name, "route '{name}' removed through the admin API");
     text(StatusCode::OK, format!("route '{name}' removed\n"))

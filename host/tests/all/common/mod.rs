@@ -17,6 +17,7 @@ mod patterned;
 pub use patterned::{assert_patterned, patterned_body};
 mod started;
 pub use started::{stderr_line, Started, Stderr, SLOW_START};
+pub mod redis;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader, Write};
@@ -72,6 +73,20 @@ pub fn run_cache_home() -> &'static Path {
     })
 }
 
+/// The `XDG_DATA_HOME` of the binaries this run spawns (emptied when the
+/// run starts): a config that grants the `default` key-value store without
+/// a `data_dir` (the repository's own `switchyard.toml`) keeps its SQLite
+/// file here, never in the user's `~/.local/share`.
+pub fn run_data_home() -> &'static Path {
+    static HOME: OnceLock<PathBuf> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("data-home");
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).unwrap();
+        home
+    })
+}
+
 /// One wasmtime host for the whole test binary: each component compiles
 /// once, and its compile cache is the run's ([`run_cache_home`]), shared
 /// with the binaries the tests spawn.
@@ -94,6 +109,7 @@ pub fn host() -> Arc<Host> {
 pub fn switchyard(cache_home: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
     command.env("XDG_CACHE_HOME", cache_home);
+    command.env("XDG_DATA_HOME", run_data_home());
     command
 }
 
@@ -352,6 +368,7 @@ impl Process {
         if !env.iter().any(|(name, _)| *name == "XDG_CACHE_HOME") {
             command.env("XDG_CACHE_HOME", run_cache_home());
         }
+        command.env("XDG_DATA_HOME", run_data_home());
         let mut child = command
             .args(extra)
             .envs(env.iter().copied())
