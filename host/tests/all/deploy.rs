@@ -7,6 +7,7 @@
 //! for real by the binary, with the image's handler folder mapped to
 //! `build/handlers`).
 
+use crate::common::redis::RedisServer;
 use crate::common::*;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,23 @@ use yaml_rust2::{Yaml, YamlLoader};
 const ADMIN_PORT: u16 = 9091;
 const HEALTH_PATH: &str = "/healthz";
 const READY_PATH: &str = "/readyz";
+
+/// `deploy/switchyard.toml` (or the ConfigMap's `text` of it) with the values
+/// it takes from the pod's environment given as the pod would have them
+/// (this test process has neither variable), so it parses here.
+pub fn with_pod_env(text: &str) -> String {
+    let given = text
+        .replace(
+            "{ env = \"SWITCHYARD_REDIS_URL\" }",
+            "\"redis://127.0.0.1:6379/0\"",
+        )
+        .replace("{ env = \"HOSTNAME\" }", "\"pod\"");
+    assert!(
+        !given.contains("{ env ="),
+        "every environment value is given here"
+    );
+    given
+}
 
 fn deploy_dir() -> PathBuf {
     repo_root().join("deploy")
@@ -97,6 +115,7 @@ fn manifests_and_dockerfile_pass_the_validators() {
         "service.yaml",
         "configmap.yaml",
         "pdb.yaml",
+        "redis.yaml",
     ] {
         assert!(
             log.contains(&format!("{file} passed")),
@@ -313,8 +332,20 @@ async fn the_configmap_is_the_images_config_and_it_serves() {
     assert!(lines.contains(&format!(
         "COPY --from=build /src/build/handlers/ {image_handlers}"
     )));
+    // Values it takes from the pod's environment, given here as the pod
+    // would (the process below gets them as environment variables).
+    let with_env = text
+        .replace(
+            "{ env = \"SWITCHYARD_REDIS_URL\" }",
+            "\"redis://127.0.0.1:6379/0\"",
+        )
+        .replace("{ env = \"HOSTNAME\" }", "\"pod\"");
+    assert!(
+        !with_env.contains("{ env ="),
+        "every environment value is given here"
+    );
     let config =
-        switchyard::Config::parse(config_path, text).expect("the ConfigMap's config is valid");
+        switchyard::Config::parse(config_path, &with_env).expect("the ConfigMap's config is valid");
     assert!(!config.routes.is_empty());
     for route in &config.routes {
         let name = route
@@ -332,13 +363,75 @@ async fn the_configmap_is_the_images_config_and_it_serves() {
     let local = dir.path().join("switchyard.toml");
     let built = format!("{}/", repo_root().join("build/handlers").display());
     std::fs::write(&local, text.replace(image_handlers, &built)).unwrap();
-    let server = Process::spawn(&local, &["--no-watch", "--admin-listen", "127.0.0.1:0"]);
+    // Its `default` store is the Redis the replicas share; here, a real one.
+    let redis = RedisServer::start();
+    let spawn = |pod: &str| {
+        let env = [
+            ("SWITCHYARD_REDIS_URL", redis.url()),
+            ("HOSTNAME", pod.to_string()),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Process::spawn_env(
+            &local,
+            &["--no-watch", "--admin-listen", "127.0.0.1:0"],
+            &env,
+        )
+    };
+    let server = spawn("pod-a");
     let body = expect_text(get(&http1(), server.url("/hello")).await, 200, "/hello").await;
     assert_eq!(body, "Hello from Switchyard! GET /hello\n");
+    let (_, count) = get_text(&http1(), server.url("/kv/counter")).await;
+    assert_eq!(count, "count=1\nreplica=pod-a\n");
+    let other = spawn("pod-b");
+    let (_, count) = get_text(&http2(), other.url("/kv/counter")).await;
+    assert_eq!(
+        count, "count=2\nreplica=pod-b\n",
+        "a second replica counts on"
+    );
     // The probes' paths answer on the admin listener.
     let admin = server.admin.expect("an admin listener");
     for path in [HEALTH_PATH, READY_PATH] {
         let probe = get(&http1(), format!("http://{admin}{path}")).await;
         assert_eq!(probe.status(), 200, "{path}");
     }
+}
+
+#[test]
+fn every_replica_and_the_image_point_the_default_store_at_redis() {
+    let env = container()["env"].as_vec().unwrap().clone();
+    let url = env
+        .iter()
+        .find(|e| e["name"].as_str() == Some("SWITCHYARD_REDIS_URL"))
+        .map(|e| str_of(&e["value"], "SWITCHYARD_REDIS_URL").to_string())
+        .expect("the Deployment sets SWITCHYARD_REDIS_URL");
+    let redis: Vec<Yaml> = std::fs::read_to_string(deploy_dir().join("k8s/redis.yaml"))
+        .map(|text| YamlLoader::load_from_str(&text).unwrap())
+        .unwrap();
+    let service = redis
+        .iter()
+        .find(|doc| doc["kind"].as_str() == Some("Service"))
+        .expect("k8s/redis.yaml has a Service");
+    let name = str_of(&service["metadata"]["name"], "the Redis Service's name");
+    let port = int_of(
+        &service["spec"]["ports"][0]["port"],
+        "the Redis Service's port",
+    );
+    assert_eq!(url, format!("redis://{name}:{port}/0"));
+    let deployment = redis
+        .iter()
+        .find(|doc| doc["kind"].as_str() == Some("Deployment"))
+        .expect("k8s/redis.yaml has a Deployment");
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    for (key, value) in service["spec"]["selector"].as_hash().unwrap() {
+        assert_eq!(
+            &labels[key.as_str().unwrap()],
+            value,
+            "the Service selects Redis's pod"
+        );
+    }
+    let config = std::fs::read_to_string(deploy_dir().join("switchyard.toml")).unwrap();
+    assert!(config.contains("url = { env = \"SWITCHYARD_REDIS_URL\" }"));
+    assert!(dockerfile()
+        .iter()
+        .any(|l| l.starts_with("ENV SWITCHYARD_REDIS_URL=redis://")));
 }

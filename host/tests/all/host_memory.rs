@@ -185,7 +185,9 @@ fn quantity(text: &str) -> u64 {
 #[test]
 fn the_shipped_config_fits_in_the_pods_memory_limit() {
     let deploy = repo_root().join("deploy");
-    let config = Config::load(&deploy.join("switchyard.toml")).unwrap();
+    let file = deploy.join("switchyard.toml");
+    let text = crate::deploy::with_pod_env(&std::fs::read_to_string(&file).unwrap());
+    let config = Config::parse(&file, &text).unwrap();
     let text = std::fs::read_to_string(deploy.join("k8s/deployment.yaml")).unwrap();
     let deployment = YamlLoader::load_from_str(&text).unwrap().remove(0);
     let containers = deployment["spec"]["template"]["spec"]["containers"]
