@@ -1,12 +1,15 @@
 //! `type = "sqlite"` (and `default` with no table): an embedded SQLite
 //! database file in WAL mode, one table of keys and values.
 //!
-//! SQLite calls block, so each runs on tokio's blocking pool with a
-//! connection from a small pool of open ones. Writers take the database's
-//! write lock for one statement or one transaction (`BEGIN IMMEDIATE`), so
-//! an `increment` is a read and a write no other writer can come between,
-//! from this process or another one sharing the file; `busy_timeout` makes
-//! a writer wait its turn instead of failing.
+//! SQLite calls block, so each runs on tokio's blocking pool. Reads take a
+//! connection from a small pool of open ones (WAL: readers never wait for
+//! the writer). Writes go through one writer connection, in turn: a
+//! database has one writer at a time anyway, and queueing here is a lock
+//! hand-over where SQLite's own busy handler would sleep and retry (its
+//! back-off put a 37 ms p99 on 32 concurrent increments). Each write is one
+//! `BEGIN IMMEDIATE` transaction, so an `increment` is a read and a write no
+//! other writer can come between, from this process or another one sharing
+//! the file (`busy_timeout` makes that one wait its turn).
 //!
 //! Keys list in the order they were first written: the cursor is the row id
 //! of the last key returned (keyset pagination), stable while keys come and
@@ -33,7 +36,10 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS kv (
 
 pub struct Sqlite {
     path: PathBuf,
+    /// Open reader connections.
     idle: Mutex<Vec<Connection>>,
+    /// The one connection writes go through.
+    writer: Mutex<Connection>,
 }
 
 impl Sqlite {
@@ -43,17 +49,34 @@ impl Sqlite {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the folder {}", dir.display()))?;
         }
-        let first = connect(path)?;
-        first
+        let writer = connect(path)?;
+        writer
             .execute(SCHEMA, [])
             .context("cannot create the table")?;
         Ok(Sqlite {
             path: path.to_path_buf(),
-            idle: Mutex::new(vec![first]),
+            idle: Mutex::new(Vec::new()),
+            writer: Mutex::new(writer),
         })
     }
 
-    /// Run `work` with a connection, off the async threads.
+    /// Run `work` on the writer connection, in turn, off the async threads.
+    async fn write<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let this = self.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            // A panic in `work` leaves no transaction open: rusqlite rolls
+            // back a dropped one.
+            let mut writer = this.writer.lock().unwrap_or_else(|p| p.into_inner());
+            work(&mut writer).map_err(|e| e.to_string())
+        })
+        .await;
+        joined.map_err(|e| format!("the database call failed: {e}"))?
+    }
+
+    /// Run `work` with a reader connection, off the async threads.
     async fn with<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -114,7 +137,7 @@ impl Sqlite {
 
     /// Write every pair in one transaction (a `set` is a batch of one).
     pub async fn set_many(self: &Arc<Self>, pairs: Vec<(String, Vec<u8>)>) -> Result<(), String> {
-        self.with(move |db| {
+        self.write(move |db| {
             let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
                 let mut upsert = tx.prepare_cached(
@@ -131,7 +154,7 @@ impl Sqlite {
     }
 
     pub async fn delete_many(self: &Arc<Self>, keys: Vec<String>) -> Result<(), String> {
-        self.with(move |db| {
+        self.write(move |db| {
             let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
                 let mut delete = tx.prepare_cached("DELETE FROM kv WHERE key = ?1")?;
@@ -170,7 +193,7 @@ impl Sqlite {
     /// Read, add and write in one write transaction.
     pub async fn increment(self: &Arc<Self>, key: String, delta: i64) -> Result<u64, String> {
         let outcome = self
-            .with(move |db| {
+            .write(move |db| {
                 let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let old: Option<Vec<u8>> = tx
                     .prepare_cached("SELECT value FROM kv WHERE key = ?1")?
