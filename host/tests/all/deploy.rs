@@ -332,20 +332,9 @@ async fn the_configmap_is_the_images_config_and_it_serves() {
     assert!(lines.contains(&format!(
         "COPY --from=build /src/build/handlers/ {image_handlers}"
     )));
-    // Values it takes from the pod's environment, given here as the pod
-    // would (the process below gets them as environment variables).
-    let with_env = text
-        .replace(
-            "{ env = \"SWITCHYARD_REDIS_URL\" }",
-            "\"redis://127.0.0.1:6379/0\"",
-        )
-        .replace("{ env = \"HOSTNAME\" }", "\"pod\"");
-    assert!(
-        !with_env.contains("{ env ="),
-        "every environment value is given here"
-    );
-    let config =
-        switchyard::Config::parse(config_path, &with_env).expect("the ConfigMap's config is valid");
+    // (The process below gets the pod's environment values as variables.)
+    let config = switchyard::Config::parse(config_path, &with_pod_env(text))
+        .expect("the ConfigMap's config is valid");
     assert!(!config.routes.is_empty());
     for route in &config.routes {
         let name = route

@@ -65,12 +65,7 @@ pub fn route(path: &str, handler: &str) -> String {
 /// itself use folders of their own.
 pub fn run_cache_home() -> &'static Path {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
-    HOME.get_or_init(|| {
-        let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cache-home");
-        let _ = std::fs::remove_dir_all(&home);
-        std::fs::create_dir_all(&home).unwrap();
-        home
-    })
+    HOME.get_or_init(|| emptied("cache-home"))
 }
 
 /// The `XDG_DATA_HOME` of the binaries this run spawns (emptied when the
@@ -79,12 +74,15 @@ pub fn run_cache_home() -> &'static Path {
 /// file here, never in the user's `~/.local/share`.
 pub fn run_data_home() -> &'static Path {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
-    HOME.get_or_init(|| {
-        let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("data-home");
-        let _ = std::fs::remove_dir_all(&home);
-        std::fs::create_dir_all(&home).unwrap();
-        home
-    })
+    HOME.get_or_init(|| emptied("data-home"))
+}
+
+/// `name` under the test target's scratch folder, emptied.
+fn emptied(name: &str) -> PathBuf {
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    home
 }
 
 /// One wasmtime host for the whole test binary: each component compiles
