@@ -107,12 +107,13 @@ url[sy_fresh]="http://$sy/fresh"; pid_of[sy_fresh]=$sy_pid; label[sy_fresh]="Swi
 url[sy_reuse]="http://$sy/reuse"; pid_of[sy_reuse]=$sy_pid; label[sy_reuse]="Switchyard, reuse 128 × 16"
 fresh=(sy_fresh); reuse=(sy_reuse)
 if [ "$have_wasmtime" = 1 ]; then
-  # -Scli: Rust std on wasm32-wasip2 also imports 0.2 wasi:cli and wasi:io.
-  start "wasmtime serve (fresh)" "$work/wt-fresh.log" "$wasmtime_bin" serve -Scli \
+  # -Scli: Rust std on wasm32-wasip2 also imports 0.2 wasi:cli and wasi:io;
+  # -Skeyvalue: hello-p3 imports wasi:keyvalue (its ?kv= switch, unused here).
+  start "wasmtime serve (fresh)" "$work/wt-fresh.log" "$wasmtime_bin" serve -Scli -Skeyvalue \
     --max-instance-reuse-count=1 --addr 127.0.0.1:0 "$handlers/hello-p3.wasm" || die "wasmtime serve did not start"
   url[wt_fresh]="http://$started_addr/fresh"; pid_of[wt_fresh]=$started_pid
   label[wt_fresh]="wasmtime serve --max-instance-reuse-count=1"
-  start "wasmtime serve (p3 default)" "$work/wt-reuse.log" "$wasmtime_bin" serve -Scli \
+  start "wasmtime serve (p3 default)" "$work/wt-reuse.log" "$wasmtime_bin" serve -Scli -Skeyvalue \
     --addr 127.0.0.1:0 "$handlers/hello-p3.wasm" || die "wasmtime serve did not start"
   url[wt_reuse]="http://$started_addr/reuse"; pid_of[wt_reuse]=$started_pid
   label[wt_reuse]="wasmtime serve (p3 default: reuse 128 × 16)"
