@@ -66,14 +66,13 @@ impl Sqlite {
         work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, String> {
         let this = self.clone();
-        let joined = tokio::task::spawn_blocking(move || {
+        blocking(move || {
             // A panic in `work` leaves no transaction open: rusqlite rolls
             // back a dropped one.
             let mut writer = this.writer.lock().unwrap_or_else(|p| p.into_inner());
             work(&mut writer).map_err(|e| e.to_string())
         })
-        .await;
-        joined.map_err(|e| format!("the database call failed: {e}"))?
+        .await
     }
 
     /// Run `work` with a reader connection, off the async threads.
@@ -82,7 +81,7 @@ impl Sqlite {
         work: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, String> {
         let this = self.clone();
-        let joined = tokio::task::spawn_blocking(move || {
+        blocking(move || {
             let idle = this.idle.lock().map(|mut idle| idle.pop()).ok().flatten();
             let mut connection = match idle {
                 Some(connection) => connection,
@@ -96,8 +95,7 @@ impl Sqlite {
             }
             result
         })
-        .await;
-        joined.map_err(|e| format!("the database call failed: {e}"))?
+        .await
     }
 
     pub async fn get(self: &Arc<Self>, key: String) -> Result<Option<Vec<u8>>, String> {
@@ -214,6 +212,15 @@ impl Sqlite {
             .await?;
         outcome
     }
+}
+
+/// `work` on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| format!("the database call failed: {e}"))?
 }
 
 fn connect(path: &Path) -> anyhow::Result<Connection> {
