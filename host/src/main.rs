@@ -59,6 +59,18 @@ enum Command {
     /// imports and exports, and every import the host cannot satisfy. Exits
     /// 0 only if every file can be served.
     Check(CheckArgs),
+    /// Write the WIT handlers are built against (Switchyard's worlds and
+    /// the exact WASI packages this host links) into a folder, for a
+    /// project outside this repository.
+    Wit(WitArgs),
+}
+
+#[derive(clap::Args)]
+struct WitArgs {
+    /// The folder to write (created if missing; files of the same names
+    /// are replaced, others left alone).
+    #[arg(long, default_value = "wit", value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -148,6 +160,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Check(args) => Ok(check(args)),
+        Command::Wit(args) => wit(args),
     };
     // What is queued is written out before the last word.
     drop(log_guard);
@@ -158,6 +171,16 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn wit(args: WitArgs) -> anyhow::Result<std::process::ExitCode> {
+    let written = switchyard::wit::write(&args.out)?;
+    println!(
+        "wrote {} WIT files to {}",
+        written.len(),
+        args.out.display()
+    );
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {

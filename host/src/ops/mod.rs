@@ -6,8 +6,11 @@
 //! - [`reload`]: hot reload, watching the config file and every routed
 //!   `.wasm`, rebuilding off the request path and swapping on success;
 //! - [`check`]: `switchyard check`, whether this host can serve a `.wasm`
-//!   file and if not, why.
+//!   file and if not, why;
+//! - [`wit`]: `switchyard wit`, the WIT handlers build against, from the
+//!   binary.
 
 pub mod admin;
 pub mod check;
 pub mod reload;
+pub mod wit;
