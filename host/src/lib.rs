@@ -58,7 +58,7 @@ pub(crate) mod telemetry;
 // What the binary, the benchmarks and the integration tests use.
 pub use config::{CacheSettings, Config, ConfigError, MemoryUse, Pattern};
 pub use invoke::LoadError;
-pub use ops::{admin, check, wit};
+pub use ops::{admin, build, check, wit};
 pub use routing::{Registry, Router};
 pub use runtime::compile_cache::{COMPAT_HASH_OFFSET, TRAILER_LEN};
 pub use runtime::{digest, digest_hex, Host};

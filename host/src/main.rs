@@ -59,10 +59,29 @@ enum Command {
     /// imports and exports, and every import the host cannot satisfy. Exits
     /// 0 only if every file can be served.
     Check(CheckArgs),
+    /// Run the build commands of the config's routes and middleware
+    /// (`[route.build]`), all of them or the named ones; exits non-zero
+    /// naming each that failed.
+    Build(BuildArgs),
     /// Write the WIT handlers are built against (Switchyard's worlds and
     /// the exact WASI packages this host links) into a folder, for a
     /// project outside this repository.
     Wit(WitArgs),
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// The config file.
+    #[arg(
+        long,
+        short,
+        env = "SWITCHYARD_CONFIG",
+        default_value = "switchyard.toml"
+    )]
+    config: PathBuf,
+    /// Routes or middleware to build (default: every one with a build table).
+    #[arg(value_name = "NAME")]
+    names: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -161,6 +180,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve(args),
         Command::Check(args) => Ok(check(args)),
         Command::Wit(args) => wit(args),
+        Command::Build(args) => build(args),
     };
     // What is queued is written out before the last word.
     drop(log_guard);
@@ -171,6 +191,34 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<std::process::ExitCode> {
+    let config = Config::load(&args.config)?;
+    let targets = switchyard::build::targets(&config, &args.names).map_err(anyhow::Error::msg)?;
+    if targets.is_empty() {
+        anyhow::bail!(
+            "no route or middleware in {} has a [route.build] table",
+            config.file.display()
+        );
+    }
+    let mut failed = Vec::new();
+    for target in &targets {
+        println!("building {}: {}", target.label, target.build.command);
+        let built = switchyard::build::run(target);
+        let took = built.took.as_secs_f64();
+        match built.failure {
+            None => println!("{}: built in {took:.1} s", built.label),
+            Some(why) => {
+                println!("{}: build failed after {took:.1} s: {why}", built.label);
+                failed.push(built.label);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("build failed: {}", failed.join(", "));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 fn wit(args: WitArgs) -> anyhow::Result<std::process::ExitCode> {

@@ -20,6 +20,7 @@
 //! each; a valid env) and turns a route's list of names and its `upstream`
 //! into the validated pieces [`RouteConfig`](super::RouteConfig) holds.
 
+use super::build::{BuildConfig, RawBuild};
 use super::key_value::KeyValueStoreConfig;
 use super::names::{validate_env, validate_name};
 use super::variables::Value;
@@ -41,6 +42,8 @@ pub struct MiddlewareConfig {
     /// The stores it may open: its own grants only, so a middleware in
     /// front of many routes holds exactly what it was given.
     pub key_value_stores: Vec<String>,
+    /// `[middleware.build]`: how its component is built.
+    pub build: Option<BuildConfig>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +57,7 @@ pub(super) struct RawMiddleware {
     variables: BTreeMap<String, toml::Value>,
     #[serde(default)]
     key_value_stores: Vec<String>,
+    build: Option<RawBuild>,
 }
 
 /// Validate every `[[middleware]]` entry; the error says which (by its
@@ -81,12 +85,17 @@ pub(super) fn declare(
             super::variables::read(&raw.variables).map_err(|e| format!("{what}: {e}"))?;
         let key_value_stores = super::key_value::grants(&raw.key_value_stores, stores)
             .map_err(|e| format!("{what}: {e}"))?;
+        let build = match raw.build {
+            Some(build) => Some(build.resolve(base).map_err(|e| format!("{what}: {e}"))?),
+            None => None,
+        };
         let middleware = MiddlewareConfig {
             name: raw.name.clone(),
             component: base.join(&raw.component),
             env: raw.env.into_iter().collect(),
             variables,
             key_value_stores,
+            build,
         };
         declared.insert(raw.name, (index, middleware));
     }

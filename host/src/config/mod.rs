@@ -40,6 +40,7 @@
 //! ```
 
 mod admin;
+mod build;
 mod cache;
 mod key_value;
 mod limits;
@@ -55,6 +56,7 @@ mod variables;
 
 pub use admin::AdminConfig;
 use admin::RawAdmin;
+pub use build::BuildConfig;
 use cache::RawCache;
 pub use cache::{default_dir, CacheSettings};
 pub use key_value::{Backend, KeyValueStoreConfig, DEFAULT_STORE};
@@ -186,6 +188,7 @@ struct RawRoute {
     key_value_stores: Vec<String>,
     #[serde(default)]
     variables: BTreeMap<String, toml::Value>,
+    build: Option<build::RawBuild>,
     #[serde(flatten)]
     limits: RawLimits,
 }
@@ -338,6 +341,15 @@ impl Config {
             validate_env(&raw.env).map_err(&route_error)?;
             let env: Vec<(String, String)> = raw.env.into_iter().collect();
             let variables = variables::read(&raw.variables).map_err(&route_error)?;
+            let build = match raw.build {
+                None => None,
+                Some(_) if upstream.is_some() => {
+                    return Err(route_error(
+                        "a `build` table needs a `component` to build".into(),
+                    ))
+                }
+                Some(build) => Some(build.resolve(base).map_err(&route_error)?),
+            };
             let key_value_grants = key_value::grants(&raw.key_value_stores, &key_value_stores)
                 .map_err(&route_error)?;
             let chain: Vec<MiddlewareConfig> = middleware::resolve(&raw.middleware, &declared)
@@ -400,6 +412,7 @@ impl Config {
                 instance_concurrency,
                 key_value_stores: key_value_grants,
                 variables,
+                build,
             });
         }
         memory::check(file, &routes, &server)?;

@@ -2,6 +2,7 @@
 //! knows about one route, and the settings each element of its chain runs
 //! with.
 
+use super::build::BuildConfig;
 use super::limits::Limits;
 use super::middleware::MiddlewareConfig;
 use super::pattern::Pattern;
@@ -40,6 +41,8 @@ pub struct RouteConfig {
     pub key_value_stores: Vec<String>,
     /// `variables`: what the guest reads through wasi:config.
     pub variables: Vec<(String, Value)>,
+    /// `[route.build]`: how its component is built (`switchyard build`).
+    pub build: Option<BuildConfig>,
 }
 
 impl RouteConfig {
@@ -73,6 +76,7 @@ impl RouteConfig {
             instance_concurrency: 1,
             key_value_stores: middleware.key_value_stores.clone(),
             variables: middleware.variables.clone(),
+            build: middleware.build.clone(),
         }
     }
 }

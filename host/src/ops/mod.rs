@@ -5,12 +5,14 @@
 //!   token-guarded route API that swaps components live);
 //! - [`reload`]: hot reload, watching the config file and every routed
 //!   `.wasm`, rebuilding off the request path and swapping on success;
+//! - [`build`]: `switchyard build`, running routes' `[route.build]` commands;
 //! - [`check`]: `switchyard check`, whether this host can serve a `.wasm`
 //!   file and if not, why;
 //! - [`wit`]: `switchyard wit`, the WIT handlers build against, from the
 //!   binary.
 
 pub mod admin;
+pub mod build;
 pub mod check;
 pub mod reload;
 pub mod wit;

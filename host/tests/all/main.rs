@@ -10,6 +10,7 @@ mod common;
 
 mod admin;
 mod admin_writes;
+mod build;
 mod check;
 mod compile_cache;
 mod connections;

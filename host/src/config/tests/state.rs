@@ -167,3 +167,30 @@ fn middleware_lays_its_variables_over_the_routes_and_keeps_its_own_grants() {
         "{e}"
     );
 }
+
+#[test]
+fn build_tables_resolve_their_workdir_and_refuse_what_cannot_build() {
+    let c = parse(&format!(
+        "{ROUTE}[route.build]\ncommand = \"make\"\nworkdir = \"src\"\nwatch = [\"*.rs\"]\n"
+    ))
+    .unwrap();
+    let build = c.routes[0].build.as_ref().unwrap();
+    assert_eq!(
+        (build.command.as_str(), build.workdir.as_path()),
+        ("make", Path::new("/etc/sy/src"))
+    );
+    assert_eq!(build.watch, ["*.rs"]);
+    let c = parse(&format!("{ROUTE}[route.build]\ncommand = \"make\"\n")).unwrap();
+    assert_eq!(
+        c.routes[0].build.as_ref().unwrap().workdir,
+        Path::new("/etc/sy")
+    );
+    assert!(error(&format!("{ROUTE}[route.build]\ncommand = \" \"\n"))
+        .contains("`build.command` is empty"));
+    assert!(error(&format!(
+        "{ROUTE}[route.build]\ncommand = \"x\"\nshell = 1\n"
+    ))
+    .contains("unknown field `shell`"));
+    let upstream = "[[route]]\npath = \"/u\"\nname = \"u\"\nupstream = \"http://127.0.0.1:9\"\n[route.build]\ncommand = \"x\"\n";
+    assert!(error(upstream).contains("a `build` table needs a `component`"));
+}
