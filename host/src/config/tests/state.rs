@@ -1,6 +1,7 @@
 //! Unit tests of what a route may keep and read: the key-value stores it
 //! is granted (`[key_value_store.NAME]`, `key_value_stores`, `data_dir`) and
-//! its wasi:config `variables`, secrets from the environment included.
+//! its wasi:config `variables`, secrets from the environment included; and
+//! how its component is built (`[route.build]`).
 use super::*;
 
 const ROUTE: &str = "[[route]]\npath = \"/kv\"\ncomponent = \"kv.wasm\"\n";
