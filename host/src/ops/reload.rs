@@ -157,8 +157,8 @@ impl Reloader {
         };
         // A store whose settings changed swaps in with the snapshot even
         // when no route did.
-        let restored = !snapshot.same_stores(&self.registry.snapshot());
-        if replaces_anything || reorders || restored {
+        let stores_changed = !snapshot.same_stores(&self.registry.snapshot());
+        if replaces_anything || reorders || stores_changed {
             self.registry.install(snapshot);
             crate::telemetry::reloaded(true);
         }
