@@ -3,7 +3,7 @@
 //! which each `open` copies), kept across reloads while the store's settings
 //! stay the same, gone at exit. For tests and demos.
 
-use super::stores::add;
+use super::counter::add;
 use super::LIST_PAGE;
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -9,7 +9,8 @@
 //!   settings did not change keeps its backend (open connections, the same
 //!   memory map).
 //! - [`Store`]: one store's limits, time bound and metrics around a backend
-//!   ([`sqlite`], [`redis`], [`memory`]).
+//!   ([`sqlite`], [`redis`], [`memory`]), which agree on what a counter is
+//!   (`counter`).
 //! - [`KeyValueAccess`]: what one instance may open (its route's grants) and
 //!   until when (the request's deadline); `bindings` turns guest calls into
 //!   store calls.
@@ -19,14 +20,17 @@
 //! naming the route, request and store; nothing traps the guest.
 
 mod bindings;
+mod counter;
 mod memory;
 mod redis;
 mod sqlite;
+mod store;
 mod stores;
 
 pub use bindings::add_to_linker;
 pub use bindings::KeyValueView;
-pub use stores::{OpenError, Store, StoreMap, Stores};
+pub use store::{OpenError, Store};
+pub use stores::{StoreMap, Stores};
 
 use crate::request::RequestTag;
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 //! wasi:keyvalue spec allows, and a page may be empty while the cursor
 //! goes on).
 
-use super::stores::{add, COUNTER};
+use super::counter::{add, COUNTER};
 use super::LIST_PAGE;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands as _;

@@ -15,7 +15,7 @@
 //! of the last key returned (keyset pagination), stable while keys come and
 //! go.
 
-use super::stores::add;
+use super::counter::add;
 use super::LIST_PAGE;
 use anyhow::Context as _;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
