@@ -65,8 +65,6 @@ use limits::{RawLimits, RawServer};
 pub use memory::{
     MemoryUse, FIELD_BYTES, HOST_BYTES_PER_INSTANCE, RESIDENT_PER_POOL_SLOT, TABLE_ENTRIES,
 };
-pub use middleware::MiddlewareConfig;
-use names::validate_env;
 pub use names::validate_name;
 pub use outbound::{AllowedHosts, Grant};
 pub use pattern::{Pattern, PatternError};
@@ -155,7 +153,7 @@ pub enum ConfigError {
 struct RawConfig {
     listen: Option<String>,
     #[serde(default, rename = "route")]
-    routes: Vec<RawRoute>,
+    routes: Vec<route::RawRoute>,
     #[serde(default, rename = "middleware")]
     middleware: Vec<middleware::RawMiddleware>,
     #[serde(default)]
@@ -168,29 +166,6 @@ struct RawConfig {
     admin: RawAdmin,
     #[serde(default, rename = "key_value_store")]
     key_value_stores: BTreeMap<String, key_value::RawStore>,
-}
-
-// `flatten` and `deny_unknown_fields` do not mix in serde, so unknown keys
-// of a route land in `RawLimits::unknown` and are rejected by hand.
-#[derive(Deserialize)]
-struct RawRoute {
-    path: String,
-    component: Option<PathBuf>,
-    upstream: Option<String>,
-    #[serde(default)]
-    middleware: Vec<String>,
-    name: Option<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    instance_reuse: Option<i64>,
-    instance_concurrency: Option<i64>,
-    #[serde(default)]
-    key_value_stores: Vec<String>,
-    #[serde(default)]
-    variables: BTreeMap<String, toml::Value>,
-    build: Option<build::RawBuild>,
-    #[serde(flatten)]
-    limits: RawLimits,
 }
 
 impl Config {
@@ -264,15 +239,22 @@ impl Config {
         let cache = raw.cache.resolve(base).map_err(section("cache"))?;
         let admin = raw.admin.resolve(base).map_err(section("admin"))?;
 
+        let shared = route::Shared {
+            base,
+            defaults: &defaults,
+            stores: &key_value_stores,
+            declared: &declared,
+        };
         let mut routes = Vec::with_capacity(raw.routes.len());
         let mut by_pattern: HashMap<Pattern, usize> = HashMap::new();
         let mut by_name: HashMap<String, usize> = HashMap::new();
-        for (i, raw) in raw.routes.into_iter().enumerate() {
+        for (i, mut raw) in raw.routes.into_iter().enumerate() {
             let index = i + 1;
+            let path = raw.path.clone();
             let route_error = |message: String| ConfigError::Route {
                 file: file.to_path_buf(),
                 index,
-                path: raw.path.clone(),
+                path: path.clone(),
                 message,
             };
             let pattern = Pattern::parse(&raw.path).map_err(|source| ConfigError::Pattern {
@@ -291,7 +273,7 @@ impl Config {
             }
             by_pattern.insert(pattern.clone(), index);
 
-            let (component, upstream) = match (raw.component, raw.upstream) {
+            let (component, upstream) = match (raw.component.take(), raw.upstream.take()) {
                 (Some(_), Some(_)) => {
                     return Err(route_error(
                         "set either `component` or `upstream`, not both".into(),
@@ -311,7 +293,7 @@ impl Config {
                     Some(middleware::upstream(&url).map_err(&route_error)?),
                 ),
             };
-            let name = match raw.name {
+            let name = match raw.name.take() {
                 Some(name) => name,
                 None if upstream.is_some() => {
                     return Err(route_error("a route with `upstream` needs a `name`".into()))
@@ -333,87 +315,18 @@ impl Config {
                     first,
                     first_path: first_route.pattern.to_string(),
                     second: index,
-                    second_path: raw.path,
+                    second_path: path,
                 });
             }
             by_name.insert(name.clone(), index);
 
-            validate_env(&raw.env).map_err(&route_error)?;
-            let env: Vec<(String, String)> = raw.env.into_iter().collect();
-            let variables = variables::read(&raw.variables).map_err(&route_error)?;
-            let build = match raw.build {
-                None => None,
-                Some(_) if upstream.is_some() => {
-                    return Err(route_error(
-                        "a `build` table needs a `component` to build".into(),
-                    ))
-                }
-                Some(build) => Some(build.resolve(base).map_err(&route_error)?),
-            };
-            let key_value_grants = key_value::grants(&raw.key_value_stores, &key_value_stores)
-                .map_err(&route_error)?;
-            let chain: Vec<MiddlewareConfig> = middleware::resolve(&raw.middleware, &declared)
-                .map_err(&route_error)?
-                .into_iter()
-                .map(|m| MiddlewareConfig {
-                    env: middleware::env(&env, &m.env),
-                    variables: variables::merge(&variables, &m.variables),
-                    ..m
-                })
-                .collect();
-
-            let limits = raw.limits.apply(&defaults).map_err(&route_error)?;
-            AllowedHosts::parse(&limits.allowed_outbound_hosts)
-                .map_err(|reason| route_error(format!("allowed_outbound_hosts: {reason}")))?;
-            let instance_reuse = match raw.instance_reuse {
-                None => 0,
-                Some(n) if (0..=MAX_INSTANCE_REUSE).contains(&n) => n as usize,
-                Some(n) => {
-                    return Err(route_error(format!(
-                        "`instance_reuse` = {n} is out of range (0 to {MAX_INSTANCE_REUSE}; 0 = a fresh instance per request)"
-                    )))
-                }
-            };
-            let instance_concurrency = match raw.instance_concurrency {
-                None => 1,
-                Some(n) if (1..=MAX_INSTANCE_CONCURRENCY).contains(&n) => n as usize,
-                Some(n) => {
-                    return Err(route_error(format!(
-                        "`instance_concurrency` = {n} is out of range (1 to {MAX_INSTANCE_CONCURRENCY}; 1 = one request at a time)"
-                    )))
-                }
-            };
-            if instance_concurrency > 1 && instance_reuse == 0 {
-                return Err(route_error(format!(
-                    "`instance_concurrency` = {instance_concurrency} needs `instance_reuse`: a fresh \
-                     instance serves one request, so set how many requests an instance may \
-                     serve (e.g. instance_reuse = 128)"
-                )));
-            }
-            if instance_reuse > 0 && (!chain.is_empty() || upstream.is_some()) {
-                return Err(route_error(
-                    "`instance_reuse` applies to a route that ends in a component and has no \
-                     middleware; a chain's elements always run on fresh instances"
-                        .into(),
-                ));
-            }
-            routes.push(RouteConfig {
+            let identity = route::Identity {
                 name,
                 pattern,
-                component: match upstream {
-                    None => base.join(&component),
-                    Some(_) => component,
-                },
-                env,
-                limits,
-                middleware: chain,
+                component,
                 upstream,
-                instance_reuse,
-                instance_concurrency,
-                key_value_stores: key_value_grants,
-                variables,
-                build,
-            });
+            };
+            routes.push(raw.resolve(identity, &shared).map_err(route_error)?);
         }
         memory::check(file, &routes, &server)?;
         Ok(Config {
@@ -428,9 +341,3 @@ impl Config {
         })
     }
 }
-
-/// The most requests `instance_reuse` lets one instance serve.
-const MAX_INSTANCE_REUSE: i64 = 1_000_000;
-
-/// The most requests `instance_concurrency` lets one instance serve at once.
-const MAX_INSTANCE_CONCURRENCY: i64 = 1024;
