@@ -69,16 +69,24 @@ enum Command {
     Wit(WitArgs),
 }
 
+/// `--config`, shared by the subcommands that read a config file.
 #[derive(clap::Args)]
-struct BuildArgs {
+struct ConfigFile {
     /// The config file.
     #[arg(
-        long,
-        short,
+        long = "config",
+        short = 'c',
         env = "SWITCHYARD_CONFIG",
-        default_value = "switchyard.toml"
+        default_value = "switchyard.toml",
+        value_name = "CONFIG"
     )]
-    config: PathBuf,
+    path: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    config: ConfigFile,
     /// Routes or middleware to build (default: every one with a build table).
     #[arg(value_name = "NAME")]
     names: Vec<String>,
@@ -101,14 +109,8 @@ struct CheckArgs {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// The config file.
-    #[arg(
-        long,
-        short,
-        env = "SWITCHYARD_CONFIG",
-        default_value = "switchyard.toml"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFile,
     /// Address to listen on (IP:PORT; port 0 picks a free port). Overrides
     /// the config file's `listen`; default 127.0.0.1:8080.
     #[arg(long, short, env = "SWITCHYARD_LISTEN")]
@@ -194,7 +196,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn build(args: BuildArgs) -> anyhow::Result<std::process::ExitCode> {
-    let config = Config::load(&args.config)?;
+    let config = Config::load(&args.config.path)?;
     let targets = switchyard::build::targets(&config, &args.names).map_err(anyhow::Error::msg)?;
     if targets.is_empty() {
         anyhow::bail!(
@@ -232,7 +234,7 @@ fn wit(args: WitArgs) -> anyhow::Result<std::process::ExitCode> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
-    let config = Config::load(&args.config)?;
+    let config = Config::load(&args.config.path)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(switchyard::tls::acceptor(cert, key)?),
         _ => None,
