@@ -14,12 +14,36 @@ cargo_tool() {
   local crate=$1 version=$2 bin=$3 features=$4
   local dir="$SWITCHYARD_TOOLS/$crate-$version-${features//,/-}"
   if [ ! -x "$dir/bin/$bin" ]; then
+    need_cargo "installing $crate $version" || return 1
     echo "installing $crate $version ($features) into $dir (once per machine)" >&2
     cargo install --quiet --locked --root "$dir" "$crate" --version "=$version" \
       --no-default-features --features "$features" >&2 \
       || { echo "could not install $crate $version with cargo" >&2; return 1; }
   fi
   echo "$dir/bin/$bin"
+}
+
+# need_cargo WHO: fail with the one line that says how to get Rust when
+# there is no cargo (WHO is the subject: "the Rust handler", "installing X").
+need_cargo() {
+  command -v cargo >/dev/null && return 0
+  echo "$(basename "$0"): $1 needs cargo: install Rust with \`curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh\`" >&2
+  return 1
+}
+
+# rust_target TARGET: make sure the Rust toolchain in use can build for
+# TARGET (wasm32-wasip2), adding it with rustup when missing. The machine's
+# one toolchain (the host's) builds the guests too.
+rust_target() {
+  local target=$1
+  if command -v rustup >/dev/null; then
+    rustup target list --installed | grep -x "$target" >/dev/null && return 0
+    echo "adding the Rust target $target" >&2
+    rustup target add "$target" >&2 || { echo "could not add the Rust target $target" >&2; return 1; }
+  elif ! [ -d "$(rustc --print sysroot 2>/dev/null)/lib/rustlib/$target" ]; then
+    echo "$(basename "$0"): the Rust target $target needs rustup: install Rust with \`curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh\`" >&2
+    return 1
+  fi
 }
 
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
@@ -34,18 +58,38 @@ SWITCHYARD_ROOT=${SWITCHYARD_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && p
 # wit-parser 0.254 in Cargo.lock), so what we encode is what the host parses.
 WASM_TOOLS_VERSION=1.254.2
 WIT_BINDGEN_VERSION=0.60.0
+# The host's wasmtime: must equal the wasmtime version in the repository's
+# Cargo.lock (a host test checks it), because the WASI adapter below comes
+# from the same release. Pinned here since a user's project has no Cargo.lock.
+WASMTIME_VERSION=48.0.8
 
-# debian_packages PKG...: install the Debian packages that are not installed
-# yet (apt-get, non-interactive); a no-op, without apt, when all are present.
+# debian_packages [--check] [--for WHO] PKG...: make sure the Debian packages
+# PKG are installed. Missing ones are installed with apt-get (non-interactive)
+# when we are root or sudo needs no password: what the repository's own
+# builds do. With --check (a user's project: its build never runs apt), or
+# when installing is impossible, print one line naming WHO ("the C handler")
+# and the exact install command, and fail. A no-op when all are present.
 debian_packages() {
-  local pkg missing=()
+  local check= who="this build" pkg missing=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --check) check=1; shift ;;
+      --for) who=$2; shift 2 ;;
+      *) break ;;
+    esac
+  done
   for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  local sudo=
+  local sudo= list
+  list=$(printf '%s, ' "${missing[@]}")
+  local line="$(basename "$0"): $who needs ${list%, }: install them with \`sudo apt-get install ${missing[*]}\`"
+  if [ -n "$check" ] || ! command -v apt-get >/dev/null; then
+    echo "$line" >&2; return 1
+  fi
   if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "need Debian packages ${missing[*]}: run as root or install them" >&2; return 1; }
+    sudo -n true 2>/dev/null || { echo "$line" >&2; return 1; }
     sudo="sudo -n"
   fi
   echo "installing Debian packages: ${missing[*]}" >&2
@@ -58,17 +102,23 @@ debian_packages() {
 
 # wasi_adapter KIND: print the path of wasi_snapshot_preview1.KIND.wasm (KIND is
 # proxy, command or reactor) from the crates.io crate
-# wasi-preview1-component-adapter-provider at the wasmtime version in
-# Cargo.lock, so guests adapt to the WASI the host runs. The crate is fetched
-# by cargo through a throwaway manifest and the file copied out once per machine.
+# wasi-preview1-component-adapter-provider at $WASMTIME_VERSION, so guests
+# adapt to the WASI the host runs. In the repository (a Cargo.lock naming
+# wasmtime) a different locked wasmtime is an error: bump the pin with it.
+# The crate is fetched by cargo through a throwaway manifest and the file
+# copied out once per machine.
 wasi_adapter() {
-  local kind=$1 version
-  version=$(awk '/^name = "wasmtime"$/ { getline; print }' "$SWITCHYARD_ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"$/\1/p')
-  [ "$(printf '%s\n' "$version" | grep -c .)" -eq 1 ] \
-    || { echo "expected exactly one wasmtime in $SWITCHYARD_ROOT/Cargo.lock, found: ${version:-none}" >&2; return 1; }
+  local kind=$1 version=$WASMTIME_VERSION lock="$SWITCHYARD_ROOT/Cargo.lock"
+  if [ -f "$lock" ] && grep -qx 'name = "wasmtime"' "$lock"; then
+    local locked
+    locked=$(awk '/^name = "wasmtime"$/ { getline; print }' "$lock" | sed -n 's/^version = "\(.*\)"$/\1/p')
+    [ "$locked" = "$version" ] \
+      || { echo "tools.sh pins WASMTIME_VERSION=$version but $lock has wasmtime ${locked//$'\n'/ and }: make them equal" >&2; return 1; }
+  fi
   local crate=wasi-preview1-component-adapter-provider
   local dir="$SWITCHYARD_TOOLS/$crate-$version" file="wasi_snapshot_preview1.$kind.wasm"
   if [ ! -f "$dir/$file" ]; then
+    need_cargo "fetching the WASI adapter" || return 1
     echo "fetching $crate $version for the WASI $kind adapter (once per machine)" >&2
     local scratch="$SWITCHYARD_ROOT/build/adapter-fetch-$version"
     mkdir -p "$scratch/src" && : > "$scratch/src/lib.rs"
@@ -98,15 +148,23 @@ TOML
 }
 
 # wit_bindgen_c OUT_DIR: generate C bindings for the world
-# switchyard:handler/handler from the root wit/ into OUT_DIR (emptied first):
-# handler.h, handler.c and handler_component_type.o.
+# switchyard:handler/handler from the root wit/ into OUT_DIR: handler.h,
+# handler.c and handler_component_type.o. When they come out the same as what
+# OUT_DIR holds, OUT_DIR is left as it is (and its files keep their times), so
+# a build can reuse what it made from them; anything else in OUT_DIR goes
+# when the bindings change.
 wit_bindgen_c() {
   local out=$1 wit_bindgen
   wit_bindgen=$(cargo_tool wit-bindgen-cli "$WIT_BINDGEN_VERSION" wit-bindgen c) || return 1
-  rm -rf "$out" && mkdir -p "$out"
+  local new="$out.new" file
+  rm -rf "$new" && mkdir -p "$new"
   local log  # it names every file it writes: show that only when it fails
-  log=$("$wit_bindgen" c --world switchyard:handler/handler --out-dir "$out" "$SWITCHYARD_ROOT/wit" 2>&1) \
-    || { echo "$log" >&2; echo "wit-bindgen c failed on $SWITCHYARD_ROOT/wit" >&2; return 1; }
+  log=$("$wit_bindgen" c --world switchyard:handler/handler --out-dir "$new" "$SWITCHYARD_ROOT/wit" 2>&1) \
+    || { echo "$log" >&2; echo "wit-bindgen c failed on $SWITCHYARD_ROOT/wit" >&2; rm -rf "$new"; return 1; }
+  for file in "$new"/*; do
+    cmp -s "$file" "$out/$(basename "$file")" || { rm -rf "$out" && mv "$new" "$out"; return; }
+  done
+  rm -rf "$new"
 }
 
 # proxy_component CORE OUT: wrap the wasm32-wasip1 core module CORE into the
@@ -124,6 +182,44 @@ proxy_component() {
   grep -q '^ *export wasi:http/incoming-handler@0\.2\.[0-9]*;' <<<"$world" \
     || { echo "$out does not export wasi:http/incoming-handler@0.2.x" >&2; rm -f "$out.tmp"; return 1; }
   mv "$out.tmp" "$out"
+}
+
+# --- Zig, shared by handlers/zig/build.sh and the Zig handler template.
+ZIG_VERSION=0.17.0
+# Zig's global cache (the wasi-libc it compiles, the std it caches), one per
+# machine and version beside the venv, so a new project does not compile
+# wasi-libc again: pass it as --global-cache-dir.
+ZIG_GLOBAL_CACHE="$SWITCHYARD_TOOLS/ziglang-$ZIG_VERSION-cache"
+
+# zig_tool: print the path of the zig binary of the PyPI package
+# ziglang==$ZIG_VERSION, installing it first into the venv
+# $SWITCHYARD_TOOLS/ziglang-$ZIG_VERSION (one installer at a time). Without a
+# python3 that has venv, print the one line saying what to install and fail.
+zig_tool() {
+  local dir="$SWITCHYARD_TOOLS/ziglang-$ZIG_VERSION" zig lock
+  zig=$(compgen -G "$dir/lib/python3*/site-packages/ziglang/zig" | head -n1)
+  if [ -z "$zig" ] || [ "$("$zig" version 2>/dev/null)" != "$ZIG_VERSION" ]; then
+    python3 -c 'import venv, ensurepip' 2>/dev/null || {
+      echo "$(basename "$0"): Zig $ZIG_VERSION (from PyPI) needs python3 with venv: install them with \`sudo apt-get install python3 python3-venv\`" >&2
+      return 1
+    }
+    mkdir -p "$SWITCHYARD_TOOLS"
+    exec {lock}>"$dir.lock"
+    flock "$lock"
+    zig=$(compgen -G "$dir/lib/python3*/site-packages/ziglang/zig" | head -n1)
+    if [ -z "$zig" ] || [ "$("$zig" version 2>/dev/null)" != "$ZIG_VERSION" ]; then
+      echo "installing ziglang $ZIG_VERSION from PyPI into $dir (once per machine)" >&2
+      rm -rf "$dir"
+      python3 -m venv "$dir" >&2 \
+        && "$dir/bin/pip" install --quiet --disable-pip-version-check "ziglang==$ZIG_VERSION" >&2 \
+        || { rm -rf "$dir"; exec {lock}>&-; echo "could not install ziglang $ZIG_VERSION from PyPI" >&2; return 1; }
+      zig=$(compgen -G "$dir/lib/python3*/site-packages/ziglang/zig" | head -n1)
+      [ -n "$zig" ] && [ "$("$zig" version)" = "$ZIG_VERSION" ] \
+        || { exec {lock}>&-; echo "the ziglang package in $dir has no zig $ZIG_VERSION" >&2; return 1; }
+    fi
+    exec {lock}>&-
+  fi
+  echo "$zig"
 }
 
 # handler_args DIR MARKER OUT_DIR [NAME...]: the common arguments of a

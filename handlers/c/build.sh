@@ -15,7 +15,9 @@ source "$here/../tools.sh"
 
 handler_args "$here" '*.c' "$@"
 
-debian_packages clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 || die "could not install the C toolchain"
+# The repository's build installs them (as root, or with sudo -n); where it
+# cannot, debian_packages says the one command to run.
+debian_packages --for "the C handlers" clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 || exit 1
 
 work="$SWITCHYARD_ROOT/build/c"
 bindings="$work/bindings"

@@ -21,13 +21,8 @@ out=$(cd "$1" && pwd)
 shift
 
 target=wasm32-wasip2
-# The machine's one Rust toolchain (the host's) builds the guests too; only
-# its wasm32-wasip2 target may be missing.
-command -v rustup >/dev/null || die "rustup is required to add the $target target"
-if ! rustup target list --installed | grep -qx "$target"; then
-  echo "adding the Rust target $target" >&2
-  rustup target add "$target" >&2 || die "could not add the Rust target $target"
-fi
+need_cargo "building the Rust handlers" || exit 1
+rust_target "$target" || exit 1
 
 handlers=()
 for manifest in "$here"/*/Cargo.toml; do

@@ -5,36 +5,31 @@
 #   handlers/zig/build.sh OUT_DIR [NAME...]
 #
 # Toolchain (installed when missing): Zig from the PyPI package `ziglang`,
-# pinned, in a venv under build/zig/; wit-bindgen c for the bindings of the
-# root wit/ world switchyard:handler/handler, which `zig translate-c` turns
-# into the Zig module `wit` and Zig compiles with its own wasi-libc;
-# wasm-tools and the WASI proxy adapter to make the component (tools.sh).
+# pinned, in a venv under $SWITCHYARD_TOOLS with its global cache beside it
+# (zig_tool in tools.sh, shared with the Zig handler template); wit-bindgen c
+# for the bindings of the root wit/ world switchyard:handler/handler, which
+# `zig translate-c` turns into the Zig module `wit` and Zig compiles with its
+# own wasi-libc; wasm-tools and the WASI proxy adapter to make the component
+# (tools.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=handlers/tools.sh
 source "$here/../tools.sh"
 
-ZIG_VERSION=0.17.0
-
 handler_args "$here" 'main.zig' "$@"
 
 work="$SWITCHYARD_ROOT/build/zig"
-venv="$work/venv"
-zig() { "$venv/bin/python" -m ziglang "$@"; }
-if [ "$(zig version 2>/dev/null)" != "$ZIG_VERSION" ]; then
-  python3 -c 'import venv, ensurepip' 2>/dev/null || debian_packages python3 python3-venv \
-    || die "could not install python3-venv"
-  echo "installing ziglang $ZIG_VERSION from PyPI into $venv" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv" || die "could not create the venv $venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "ziglang==$ZIG_VERSION" \
-    || die "could not install ziglang $ZIG_VERSION with pip"
-  [ "$(zig version)" = "$ZIG_VERSION" ] || die "the venv's zig is not $ZIG_VERSION"
-fi
+# The repository's build installs python3-venv when it can (the template's
+# build only says what to install); zig_tool then installs Zig.
+python3 -c 'import venv, ensurepip' 2>/dev/null \
+  || debian_packages --for "Zig $ZIG_VERSION (from PyPI)" python3 python3-venv || exit 1
+zig_bin=$(zig_tool) || exit 1
+zig() { "$zig_bin" "$@"; }
 
 bindings="$work/bindings"
 wit_bindgen_c "$bindings" || die "could not generate C bindings"
-zig translate-c -target wasm32-wasi -lc -I"$bindings" "$bindings/handler.h" > "$bindings/wit.zig.tmp" \
+zig translate-c -target wasm32-wasi -lc \
+  --cache-dir "$work/cache" --global-cache-dir "$ZIG_GLOBAL_CACHE" -I"$bindings" "$bindings/handler.h" > "$bindings/wit.zig.tmp" \
   || die "zig translate-c failed on the bindings"
 mv "$bindings/wit.zig.tmp" "$bindings/wit.zig"
 
@@ -44,7 +39,7 @@ for name in "${names[@]}"; do
   # keeps bounds and overflow checks; -fstrip drops 1.4 MB of DWARF. Options
   # before each -M belong to that module: the C bindings go into the root.
   zig build-exe -target wasm32-wasi -mexec-model=reactor -O ReleaseSafe -fno-entry -fstrip -lc \
-    --cache-dir "$work/cache" --global-cache-dir "$work/global-cache" \
+    --cache-dir "$work/cache" --global-cache-dir "$ZIG_GLOBAL_CACHE" \
     -femit-bin="$core" \
     -I"$bindings" "$bindings/handler.c" "$bindings/handler_component_type.o" \
     --dep wit -Mroot="$here/$name/main.zig" \
