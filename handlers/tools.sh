@@ -1,4 +1,7 @@
-# Shared helpers for handlers/<lang>/build.sh: sourced, not run.
+# Shared helpers for handlers/<lang>/build.sh: sourced, not run. The same
+# file is written into every project `switchyard new` makes, as
+# handlers/tools.sh, for the build.sh of each handler from a template; so
+# what is said here holds for a project's handlers and the repo's alike.
 # shellcheck shell=bash
 #
 # Tools installed with cargo take minutes to build on 2 cores, so each is
@@ -51,7 +54,8 @@ die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 # --- Shared by the C and Zig handlers: C bindings from wit/, then a core
 # --- wasm module turned into a wasi:http/proxy component by the WASI adapter.
 
-# The repository root, found from this file so any build.sh can source it.
+# The repository's (or a project's) root, the folder above handlers/, found
+# from this file so any build.sh can source it: wit/ and build/ are there.
 SWITCHYARD_ROOT=${SWITCHYARD_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 
 # Pinned to the wasm-tools family the host's wasmtime links (wasmparser and
@@ -70,7 +74,7 @@ WASMTIME_VERSION=48.0.8
 # when installing is impossible, print one line naming WHO ("the C handler")
 # and the exact install command, and fail. A no-op when all are present.
 debian_packages() {
-  local check= who="this build" pkg missing=()
+  local check="" who="this build" pkg missing=()
   while [ $# -gt 0 ]; do
     case $1 in
       --check) check=1; shift ;;
@@ -82,9 +86,9 @@ debian_packages() {
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  local sudo= list
+  local sudo="" list line
   list=$(printf '%s, ' "${missing[@]}")
-  local line="$(basename "$0"): $who needs ${list%, }: install them with \`sudo apt-get install ${missing[*]}\`"
+  line="$(basename "$0"): $who needs ${list%, }: install them with \`sudo apt-get install ${missing[*]}\`"
   if [ -n "$check" ] || ! command -v apt-get >/dev/null; then
     echo "$line" >&2; return 1
   fi
@@ -189,6 +193,7 @@ ZIG_VERSION=0.17.0
 # Zig's global cache (the wasi-libc it compiles, the std it caches), one per
 # machine and version beside the venv, so a new project does not compile
 # wasi-libc again: pass it as --global-cache-dir.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 ZIG_GLOBAL_CACHE="$SWITCHYARD_TOOLS/ziglang-$ZIG_VERSION-cache"
 
 # zig_tool: print the path of the zig binary of the PyPI package
