@@ -147,3 +147,47 @@ handler_args() {
     compgen -G "$dir/$name/$marker" >/dev/null || die "no handler named '$name' under $dir (no $marker)"
   done
 }
+
+# --- Shared by the Python and JavaScript handlers, the repository's and those
+# --- of a project made by `switchyard new handler`, which gets this file as is.
+
+# componentize-py, which builds every Python handler, pinned here once.
+COMPONENTIZE_PY_VERSION=0.25.1
+
+# componentize_py: print the path of componentize-py $COMPONENTIZE_PY_VERSION,
+# installing it from PyPI first, when missing, into a virtualenv of its own,
+# $SWITCHYARD_TOOLS/componentize-py-VERSION. A virtualenv left half-made by an
+# interrupted install is started over; a lock keeps two builds from both
+# installing it.
+componentize_py() {
+  local version=$COMPONENTIZE_PY_VERSION
+  local venv="$SWITCHYARD_TOOLS/componentize-py-$version"
+  if [ "$(_venv_version "$venv" componentize-py)" != "$version" ]; then
+    command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null \
+      || { _needs "the Python handler needs python3 with its venv module" "sudo apt-get install python3 python3-venv"; return 1; }
+    mkdir -p "$SWITCHYARD_TOOLS"
+    (
+      flock 9
+      [ "$(_venv_version "$venv" componentize-py)" = "$version" ] && exit 0
+      echo "installing componentize-py $version into $venv (once per machine)" >&2
+      python3 -m venv --clear "$venv" >&2 \
+        || { echo "could not create a virtualenv at $venv" >&2; exit 1; }
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "componentize-py==$version" >&2 \
+        || { echo "could not install componentize-py $version from PyPI" >&2; exit 1; }
+      [ "$(_venv_version "$venv" componentize-py)" = "$version" ] \
+        || { echo "componentize-py $version did not install into $venv" >&2; exit 1; }
+    ) 9>"$venv.lock" || return 1
+  fi
+  echo "$venv/bin/componentize-py"
+}
+
+# _venv_version VENV PACKAGE: the version of PACKAGE installed in VENV, or nothing.
+_venv_version() {
+  "$1/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$2" 2>/dev/null || true
+}
+
+# _needs WHAT COMMAND: the one line a build prints when the user must install
+# something: "build.sh: WHAT: install them with `COMMAND`".
+_needs() {
+  echo "$(basename "$0"): $1: install them with \`$2\`" >&2
+}
