@@ -191,3 +191,33 @@ _venv_version() {
 _needs() {
   echo "$(basename "$0"): $1: install them with \`$2\`" >&2
 }
+
+# node 20 is the first with import.meta.resolve, which componentize.mjs uses.
+NODE_MAJOR_MIN=20
+
+# node_modules DIR: make DIR/node_modules (the JavaScript toolchain, pinned by
+# DIR/package-lock.json) current, with `npm ci` only when it was not installed
+# from this exact lockfile. Says in one line what to install when node
+# ($NODE_MAJOR_MIN or later) or npm is missing.
+node_modules() {
+  local dir=$1 major
+  major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || true)
+  if ! command -v npm >/dev/null || [ "${major:-0}" -lt "$NODE_MAJOR_MIN" ]; then
+    local what="the JavaScript handler needs node $NODE_MAJOR_MIN or later and npm" candidate
+    candidate=$(apt-cache policy nodejs 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9][0-9]*\)\..*/\1/p')
+    if [ "${candidate:-0}" -ge "$NODE_MAJOR_MIN" ]; then
+      _needs "$what" "sudo apt-get install nodejs npm"
+    else
+      echo "$(basename "$0"): $what${major:+ (found node $major)}: install node $NODE_MAJOR_MIN from https://nodejs.org/en/download${candidate:+ (the nodejs package here is $candidate)}" >&2
+    fi
+    return 1
+  fi
+  local stamp="$dir/node_modules/.switchyard-lock.sha256" sum
+  sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1) || return 1
+  if [ "$(cat "$stamp" 2>/dev/null || true)" != "$sum" ]; then
+    echo "installing the JavaScript toolchain with npm ci (from $dir/package-lock.json)" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) \
+      || { echo "npm ci failed in $dir" >&2; return 1; }
+    echo "$sum" > "$stamp"
+  fi
+}
