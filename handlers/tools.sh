@@ -163,11 +163,13 @@ componentize_py() {
   local version=$COMPONENTIZE_PY_VERSION
   local venv="$SWITCHYARD_TOOLS/componentize-py-$version"
   if [ "$(_venv_version "$venv" componentize-py)" != "$version" ]; then
-    command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null \
-      || { _needs "the Python handler needs python3 with its venv module" "sudo apt-get install python3 python3-venv"; return 1; }
+    if ! { command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; }; then
+      _needs "the Python handler needs python3 with its venv module" "sudo apt-get install python3 python3-venv"
+      return 1
+    fi
     mkdir -p "$SWITCHYARD_TOOLS"
     (
-      flock 9
+      if command -v flock >/dev/null; then flock 9; fi
       [ "$(_venv_version "$venv" componentize-py)" = "$version" ] && exit 0
       echo "installing componentize-py $version into $venv (once per machine)" >&2
       python3 -m venv --clear "$venv" >&2 \
