@@ -223,3 +223,11 @@ node_modules() {
     echo "$sum" > "$stamp"
   fi
 }
+
+# inputs_sum PATH...: one sha256 over the files under each PATH (a file or a
+# folder; node_modules/, __pycache__/ and target/ left out), names and
+# contents, so a build can tell that nothing it reads has changed.
+inputs_sum() {
+  find "$@" \( -name node_modules -o -name __pycache__ -o -name target \) -prune -o -type f -print0 \
+    | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+}
