@@ -248,3 +248,87 @@ handler_args() {
     compgen -G "$dir/$name/$marker" >/dev/null || die "no handler named '$name' under $dir (no $marker)"
   done
 }
+
+# --- Shared by the Python and JavaScript handlers, the repository's and those
+# --- of a project made by `switchyard new handler`, which gets this file as is.
+
+# componentize-py, which builds every Python handler, pinned here once.
+COMPONENTIZE_PY_VERSION=0.25.1
+
+# componentize_py: print the path of componentize-py $COMPONENTIZE_PY_VERSION,
+# installing it from PyPI first, when missing, into a virtualenv of its own,
+# $SWITCHYARD_TOOLS/componentize-py-VERSION. A virtualenv left half-made by an
+# interrupted install is started over; a lock keeps two builds from both
+# installing it.
+componentize_py() {
+  local version=$COMPONENTIZE_PY_VERSION
+  local venv="$SWITCHYARD_TOOLS/componentize-py-$version"
+  if [ "$(_venv_version "$venv" componentize-py)" != "$version" ]; then
+    if ! { command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; }; then
+      _needs "the Python handler needs python3 with its venv module" "sudo apt-get install python3 python3-venv"
+      return 1
+    fi
+    mkdir -p "$SWITCHYARD_TOOLS"
+    (
+      if command -v flock >/dev/null; then flock 9; fi
+      [ "$(_venv_version "$venv" componentize-py)" = "$version" ] && exit 0
+      echo "installing componentize-py $version into $venv (once per machine)" >&2
+      python3 -m venv --clear "$venv" >&2 \
+        || { echo "could not create a virtualenv at $venv" >&2; exit 1; }
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "componentize-py==$version" >&2 \
+        || { echo "could not install componentize-py $version from PyPI" >&2; exit 1; }
+      [ "$(_venv_version "$venv" componentize-py)" = "$version" ] \
+        || { echo "componentize-py $version did not install into $venv" >&2; exit 1; }
+    ) 9>"$venv.lock" || return 1
+  fi
+  echo "$venv/bin/componentize-py"
+}
+
+# _venv_version VENV PACKAGE: the version of PACKAGE installed in VENV, or nothing.
+_venv_version() {
+  "$1/bin/python" -c 'import importlib.metadata as m, sys; print(m.version(sys.argv[1]))' "$2" 2>/dev/null || true
+}
+
+# _needs WHAT COMMAND: the one line a build prints when the user must install
+# something: "build.sh: WHAT: install them with `COMMAND`".
+_needs() {
+  echo "$(basename "$0"): $1: install them with \`$2\`" >&2
+}
+
+# node 20 is the first with import.meta.resolve, which componentize.mjs uses.
+NODE_MAJOR_MIN=20
+
+# node_modules DIR: make DIR/node_modules (the JavaScript toolchain, pinned by
+# DIR/package-lock.json) current, with `npm ci` only when it was not installed
+# from this exact lockfile. Says in one line what to install when node
+# ($NODE_MAJOR_MIN or later) or npm is missing.
+node_modules() {
+  local dir=$1 major
+  major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || true)
+  if ! command -v npm >/dev/null || [ "${major:-0}" -lt "$NODE_MAJOR_MIN" ]; then
+    local what="the JavaScript handler needs node $NODE_MAJOR_MIN or later and npm" candidate
+    candidate=$(apt-cache policy nodejs 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9][0-9]*\)\..*/\1/p')
+    if [ "${candidate:-0}" -ge "$NODE_MAJOR_MIN" ]; then
+      _needs "$what" "sudo apt-get install nodejs npm"
+    else
+      echo "$(basename "$0"): $what${major:+ (found node $major)}: install node $NODE_MAJOR_MIN from https://nodejs.org/en/download${candidate:+ (the nodejs package here is $candidate)}" >&2
+    fi
+    return 1
+  fi
+  local stamp="$dir/node_modules/.switchyard-lock.sha256" sum
+  sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1) || return 1
+  if [ "$(cat "$stamp" 2>/dev/null || true)" != "$sum" ]; then
+    echo "installing the JavaScript toolchain with npm ci (from $dir/package-lock.json)" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) \
+      || { echo "npm ci failed in $dir" >&2; return 1; }
+    echo "$sum" > "$stamp"
+  fi
+}
+
+# inputs_sum PATH...: one sha256 over the files under each PATH (a file or a
+# folder; node_modules/, __pycache__/ and target/ left out), names and
+# contents, so a build can tell that nothing it reads has changed.
+inputs_sum() {
+  find "$@" \( -name node_modules -o -name __pycache__ -o -name target \) -prune -o -type f -print0 \
+    | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+}

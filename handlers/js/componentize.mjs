@@ -1,9 +1,18 @@
-// Build one JavaScript handler into a component: run by build.sh as
+// Build one JavaScript handler into a component, after `npm ci`:
 //
-//   node componentize.mjs NAME OUT_WASM
+//   node componentize.mjs SOURCE OUT_WASM [--wit WIT_DIR] [--work WORK_DIR]
 //
-// from handlers/js, after `npm ci`. NAME/index.js becomes OUT_WASM, targeting
-// the world switchyard:handler/handler of the root wit/.
+// SOURCE, a `fetch` event listener (a .js file, or a folder holding
+// index.js), becomes OUT_WASM, targeting the world switchyard:handler/handler
+// of WIT_DIR. WIT_DIR defaults to the wit/ two folders above this file, and
+// WORK_DIR, where the rewritten WIT below goes, to build/js-wit beside that wit/. Two places run it, each with its own copy of
+// this file, package.json and package-lock.json:
+//
+//   - the repository's handlers/js/build.sh, as `node componentize.mjs NAME
+//     OUT_WASM` for handlers/js/NAME/index.js, with the root wit/ and build/js-wit/;
+//   - the build.sh of a project's JavaScript handler (`switchyard new handler
+//     js NAME` copies these three files into handlers/NAME/), for its own
+//     index.js, with the project's wit/ and build/NAME/.
 //
 // Why there is a WIT rewrite here: componentize-js splices the JS bindings
 // into a prebuilt StarlingMonkey engine, and that engine implements
@@ -11,8 +20,8 @@
 // against (0.2.10 for componentize-js 0.23.0). Given wit/ at a newer version
 // (0.2.12, from wasmtime-wasi-http 48) the build fails with "failed to find
 // export of interface `wasi:http/incoming-handler@0.2.12`". So when the
-// versions differ, the root wit/ is presented at the engine's version in
-// build/js-wit/ (git-ignored, regenerated on every build, never committed):
+// versions differ, WIT_DIR is presented at the engine's version in
+// WORK_DIR/wasi-0.2.N/ (regenerated on every build, never committed):
 //
 //   - every `wasi:...@0.2.N` reference with N above the engine's becomes the
 //     engine's version;
@@ -20,21 +29,20 @@
 //     exist at that version, so it is hidden behind a never-enabled
 //     `@unstable` gate (wit-parser refuses a @since newer than its package);
 //   - the package folders under deps/ (wasi:keyvalue, wasi:config, which the
-//     root world.wit's handler-with-state names) are copied along, so that
+//     world.wit's handler-with-state names) are copied along, so that
 //     world.wit still resolves; their versions are not wasi 0.2.N and stay.
 //
 // The host (wasmtime 48, wasi 0.2.12) accepts a guest built for any earlier
 // 0.2.x. When a componentize-js release ships an engine at the wit/ version,
-// the rewrite switches itself off and ../../wit is used as is.
+// the rewrite switches itself off and WIT_DIR is used as is.
 import { componentize } from "@bytecodealliance/componentize-js";
-import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 
 const WORLD = "switchyard:handler/handler";
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "../..");
-const witDir = join(root, "wit");
 
 function fail(message) {
   console.error(`componentize.mjs: ${message}`);
@@ -67,14 +75,15 @@ function present(text, target) {
     );
 }
 
-/** The WIT folder to build against: wit/ itself, or its presentation at the engine's version. */
-async function witFor(engine) {
-  const rootPatch = patchOf(await readFile(join(witDir, "deps/http.wit"), "utf8"), "wit/deps/http.wit");
+/** The WIT folder to build against: witDir itself, or its presentation at the engine's version in workDir. */
+async function witFor(witDir, workDir, engine) {
+  const http = join(witDir, "deps/http.wit");
+  const rootPatch = patchOf(await readFile(http, "utf8").catch(() => fail(`no WIT at ${http}`)), http);
   if (engine === rootPatch) return witDir;
   if (engine > rootPatch) {
-    fail(`the engine targets wasi 0.2.${engine}, newer than wit/ (0.2.${rootPatch}); the host would not accept it`);
+    fail(`the engine targets wasi 0.2.${engine}, newer than ${witDir} (0.2.${rootPatch}); the host would not accept it`);
   }
-  const out = join(root, "build/js-wit", `wasi-0.2.${engine}`);
+  const out = join(workDir, `wasi-0.2.${engine}`);
   const tmp = `${out}.tmp`;
   await rm(tmp, { recursive: true, force: true });
   const packages = (await readdir(join(witDir, "deps"), { withFileTypes: true }))
@@ -92,20 +101,44 @@ async function witFor(engine) {
   }
   await rm(out, { recursive: true, force: true });
   await rename(tmp, out);
-  console.error(`  wit/ is wasi 0.2.${rootPatch}, the engine 0.2.${engine}: using ${relative(here, out)}`);
+  console.error(`  ${relative(process.cwd(), witDir) || "."} is wasi 0.2.${rootPatch}, the engine 0.2.${engine}: using ${relative(process.cwd(), out)}`);
   return out;
 }
 
-const [name, outPath] = process.argv.slice(2);
-if (!name || !outPath) fail("usage: node componentize.mjs NAME OUT_WASM");
-const sourcePath = join(here, name, "index.js");
-await readFile(sourcePath).catch(() => fail(`no JavaScript handler named '${name}' (expected ${sourcePath})`));
+/**
+ * Fail with what componentize-js says went wrong. On a script that does not
+ * parse it says only how many errors its parser (oxc-parser, a dependency of
+ * componentize-js) found, so the same parser is asked again for them.
+ */
+async function explain(err) {
+  if (/^failed to parse JS source/.test(err.message)) {
+    const { default: oxc } = await import("oxc-parser");
+    const { errors } = await oxc.parseAsync(sourcePath, await readFile(sourcePath, "utf8"));
+    for (const error of errors) console.error(error.codeframe ?? error.message);
+  }
+  fail(`componentize-js failed for ${name}: ${err.message}`);
+}
 
-const witPath = await witFor(await enginePatch());
+const usage = "usage: node componentize.mjs SOURCE OUT_WASM [--wit WIT_DIR] [--work WORK_DIR]";
+let args;
+try {
+  args = parseArgs({ allowPositionals: true, options: { wit: { type: "string" }, work: { type: "string" } } });
+} catch (err) {
+  fail(`${err.message}\n${usage}`);
+}
+if (args.positionals.length !== 2) fail(usage);
+const [source, outPath] = args.positionals.map((path) => resolve(path));
+const sourcePath = (await stat(source).catch(() => null))?.isDirectory() ? join(source, "index.js") : source;
+const witDir = resolve(args.values.wit ?? join(here, "../../wit"));
+const workDir = resolve(args.values.work ?? join(witDir, "../build/js-wit"));
+const name = relative(process.cwd(), sourcePath);
+await readFile(sourcePath).catch(() => fail(`no JavaScript source at ${sourcePath}`));
+
+const witPath = await witFor(witDir, workDir, await enginePatch());
 const started = Date.now();
-const { component } = await componentize({ sourcePath, witPath, worldName: WORLD });
+const { component } = await componentize({ sourcePath, witPath, worldName: WORLD }).catch(explain);
 const magic = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00]);
 if (!Buffer.from(component.subarray(0, 8)).equals(magic)) fail(`componentize-js did not produce a component for '${name}'`);
 await writeFile(`${outPath}.tmp`, component);
 await rename(`${outPath}.tmp`, outPath);
-console.error(`  ${name}: ${component.length} bytes in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+console.error(`  ${basename(outPath)}: ${component.length} bytes in ${((Date.now() - started) / 1000).toFixed(1)}s`);

@@ -3,9 +3,11 @@
 #
 #   handlers/python/build.sh OUT_DIR [NAME...]
 #
-# componentize-py (pinned below) is installed from PyPI into a virtualenv of its
-# own, build/venv/componentize-py-VERSION (git-ignored), the first time, and
-# reused after that; bumping the pin makes a fresh virtualenv.
+# componentize-py (pinned in handlers/tools.sh, COMPONENTIZE_PY_VERSION) is
+# installed from PyPI into a virtualenv of its own,
+# $SWITCHYARD_TOOLS/componentize-py-VERSION (~/.cache/switchyard/tools by
+# default), the first time, and reused after that; bumping the pin makes a
+# fresh virtualenv.
 # Each handler is a folder holding an `app` module. Its world is the p2
 # switchyard:handler/handler (exporting wasi:http/incoming-handler, WIT in the
 # root wit/) unless the folder holds a file `world` naming another: one world
@@ -20,7 +22,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 . "$root/handlers/tools.sh"
 
-COMPONENTIZE_PY_VERSION=0.25.1
 DEFAULT_WORLD=switchyard:handler/handler
 
 [ $# -ge 1 ] || die "usage: $0 OUT_DIR [NAME...]"
@@ -28,24 +29,9 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 shift
 
-venv="$root/build/venv/componentize-py-$COMPONENTIZE_PY_VERSION"
-componentize_py="$venv/bin/componentize-py"
-
-installed_version() {
-  "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("componentize-py"))' 2>/dev/null
-}
-
-if [ "$(installed_version || true)" != "$COMPONENTIZE_PY_VERSION" ]; then
-  echo "installing componentize-py $COMPONENTIZE_PY_VERSION into $venv" >&2
-  python=$(command -v python3) || die "python3 is needed to create $venv"
-  # --clear: a half-made virtualenv from an interrupted install is started over.
-  "$python" -m venv --clear "$venv" || die "could not create a virtualenv at $venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "componentize-py==$COMPONENTIZE_PY_VERSION" \
-    || die "could not install componentize-py $COMPONENTIZE_PY_VERSION from PyPI"
-  [ "$(installed_version || true)" = "$COMPONENTIZE_PY_VERSION" ] \
-    || die "componentize-py $COMPONENTIZE_PY_VERSION did not install into $venv"
-fi
+# Installed into $SWITCHYARD_TOOLS the first time, reused after that, by
+# these handlers and by every project's (see componentize_py in tools.sh).
+componentize_py=$(componentize_py) || exit 1
 
 # world_of DIR: the world the handler in DIR is built against.
 world_of() {
@@ -83,8 +69,10 @@ for name in "${names[@]}"; do
   echo "componentize-py: $name ($world) -> $out/$name.wasm" >&2
   # Run from handlers/python so the WIT path is relative (../../wit or
   # ../../wit/p3). The bindings are generated into a temporary folder
-  # (componentize-py's default), never into the source tree.
-  (cd "$here" && "$componentize_py" -d "$wit" -w "$world" \
+  # (componentize-py's default), never into the source tree. An app.py that
+  # does not import fails with Python's traceback; RUST_LIB_BACKTRACE=0 keeps
+  # the tool's own Rust stack out of it.
+  (cd "$here" && RUST_LIB_BACKTRACE=0 "$componentize_py" -d "$wit" -w "$world" \
       componentize app -p "$name" -o "$out/$name.wasm.tmp") \
     || { rm -f "$out/$name.wasm.tmp"; die "componentize-py failed for '$name'"; }
   mv "$out/$name.wasm.tmp" "$out/$name.wasm"
