@@ -1,18 +1,77 @@
-//! Embeds the repository's `wit/` (our worlds and the WASI packages the host
-//! links, as `wit/sync.sh` copies them) in the binary, so `switchyard wit`
-//! can write exactly that interface for a project outside this repository.
-//! The file list is read from the folder, never written by hand.
+//! Embeds in the binary what it writes into a user's project, so a project
+//! outside this repository builds against exactly what this host links:
+//!
+//! - the repository's `wit/` (our worlds and the WASI packages the host
+//!   links, as `wit/sync.sh` copies them), for `switchyard wit`;
+//! - `host/templates/` (the app and the per-language handler templates) and
+//!   the repository files the templates name in their `template.toml`
+//!   `[files]` (plus `handlers/tools.sh`, every build script's helpers), for
+//!   `switchyard new`: shared with this repository's own builds, never copied.
+//!
+//! Every list is read from the folders, never written by hand.
 
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
-    println!("cargo:rerun-if-changed={}", wit.display());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest.join("..");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+
+    let wit = root.join("wit");
     let mut files = Vec::new();
-    collect(&wit, &wit, &mut files);
-    files.sort();
-    let mut out = String::from("&[\n");
+    collect(
+        &wit,
+        &wit,
+        &|p| p.extension().is_some_and(|e| e == "wit"),
+        &mut files,
+    );
+    write_list(&out.join("wit_files.rs"), &files);
+
+    let templates = manifest.join("templates");
+    let mut files = Vec::new();
+    collect(&templates, &templates, &|_| true, &mut files);
+    write_list(&out.join("template_files.rs"), &files);
+
+    // The repository files templates share with this repository's builds.
+    let mut shared = vec!["handlers/tools.sh".to_string()];
     for (relative, absolute) in &files {
+        if relative.ends_with("/template.toml") {
+            let text = std::fs::read_to_string(absolute).unwrap();
+            let table: toml::Table =
+                toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", absolute.display()));
+            if let Some(toml::Value::Table(extra)) = table.get("files") {
+                for source in extra.values() {
+                    let source = source.as_str().unwrap_or_else(|| {
+                        panic!(
+                            "{}: [files] values are repository paths",
+                            absolute.display()
+                        )
+                    });
+                    shared.push(source.to_string());
+                }
+            }
+        }
+    }
+    shared.sort();
+    shared.dedup();
+    let shared: Vec<(String, PathBuf)> = shared
+        .into_iter()
+        .map(|relative| {
+            let absolute = root.join(&relative);
+            let absolute = absolute
+                .canonicalize()
+                .unwrap_or_else(|e| panic!("{}: {e}", absolute.display()));
+            (relative, absolute)
+        })
+        .collect();
+    write_list(&out.join("repository_files.rs"), &shared);
+}
+
+/// `&[(relative path, include_str!(absolute path)), ...]` into `dest`, each
+/// file a reason to run this script again.
+fn write_list(dest: &Path, files: &[(String, PathBuf)]) {
+    let mut out = String::from("&[\n");
+    for (relative, absolute) in files {
         println!("cargo:rerun-if-changed={}", absolute.display());
         out.push_str(&format!(
             "    ({relative:?}, include_str!({:?})),\n",
@@ -20,19 +79,27 @@ fn main() {
         ));
     }
     out.push(']');
-    let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("wit_files.rs");
     std::fs::write(dest, out).unwrap();
 }
 
-/// Every `.wit` file under `dir`, by its path relative to `root` (with `/`).
-fn collect(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for entry in entries {
-        let path = entry.unwrap().path();
+/// Every file under `dir` that `keep` accepts, by its path relative to
+/// `root` (with `/`), in a stable order.
+fn collect(
+    root: &Path,
+    dir: &Path,
+    keep: &dyn Fn(&Path) -> bool,
+    files: &mut Vec<(String, PathBuf)>,
+) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
         if path.is_dir() {
-            println!("cargo:rerun-if-changed={}", path.display());
-            collect(root, &path, files);
-        } else if path.extension().is_some_and(|e| e == "wit") {
+            collect(root, &path, keep, files);
+        } else if keep(&path) {
             let relative = path.strip_prefix(root).unwrap();
             let relative: Vec<_> = relative.iter().map(|c| c.to_string_lossy()).collect();
             files.push((relative.join("/"), path.canonicalize().unwrap()));

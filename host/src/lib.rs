@@ -21,7 +21,7 @@
 //! | 4 invoke | [`invoke`] | one request on one loaded component: handler, admission, instance reuse, guarded body, errors |
 //! | 5 routing | [`routing`] | router, middleware chains, upstream proxy, the live route table |
 //! | 6 serve | [`serve`] | service (request id, admission, errors → status), access log, server, per-connection deadlines and the connection cap, TLS |
-//! | 7 ops | [`ops`] | admin API, hot reload, `switchyard check` |
+//! | 7 ops | [`ops`] | admin API, hot reload, `switchyard check`, `build`, `wit`, `new` and `dev` |
 //!
 //! # A request's life
 //!
@@ -58,11 +58,11 @@ pub(crate) mod telemetry;
 // What the binary, the benchmarks and the integration tests use.
 pub use config::{CacheSettings, Config, ConfigError, MemoryUse, Pattern};
 pub use invoke::LoadError;
-pub use ops::{admin, build, check, wit};
+pub use ops::{admin, build, check, dev, scaffold, wit};
 pub use routing::{Registry, Router};
 pub use runtime::compile_cache::{COMPAT_HASH_OFFSET, TRAILER_LEN};
 pub use runtime::{digest, digest_hex, Host};
-pub use serve::{serve, tls, ServerOptions, Service};
+pub use serve::{process, serve, tls, ServerOptions, Service};
 pub use telemetry::log_writer;
 
 use std::sync::Arc;
@@ -78,8 +78,17 @@ pub fn load(host: Arc<Host>, config: &Config) -> Result<Arc<Service>, LoadError>
 }
 
 /// Start hot reload for a loaded service: watch `config`'s files (when
-/// `watch`) and reload on SIGHUP. Reloading stops when the task is aborted.
-pub fn watch(service: &Service, config: &Config, watch: bool) -> tokio::task::JoinHandle<()> {
-    let reloader = ops::reload::Reloader::new(service.registry().clone(), config.file.clone());
-    Arc::new(reloader).spawn(config, watch)
+/// `watch`) and reload on SIGHUP. Reloading stops when the task is aborted;
+/// the reloader also reloads on demand (`switchyard dev`).
+pub fn watch(
+    service: &Service,
+    config: &Config,
+    watch: bool,
+) -> (Arc<ops::reload::Reloader>, tokio::task::JoinHandle<()>) {
+    let reloader = Arc::new(ops::reload::Reloader::new(
+        service.registry().clone(),
+        config.file.clone(),
+    ));
+    let task = reloader.clone().spawn(config, watch);
+    (reloader, task)
 }

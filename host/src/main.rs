@@ -34,23 +34,6 @@ enum LogFormat {
     Json,
 }
 
-/// `--admin-listen`: an address, or `none`.
-#[derive(Clone, Copy)]
-struct AdminListen(Option<SocketAddr>);
-
-impl std::str::FromStr for AdminListen {
-    type Err = String;
-    fn from_str(value: &str) -> Result<Self, String> {
-        match value {
-            "none" => Ok(AdminListen(None)),
-            _ => value
-                .parse()
-                .map(|addr| AdminListen(Some(addr)))
-                .map_err(|_| format!("expected IP:PORT or `none`, got {value:?}")),
-        }
-    }
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Serve the routes of a config file.
@@ -67,6 +50,52 @@ enum Command {
     /// the exact WASI packages this host links) into a folder, for a
     /// project outside this repository.
     Wit(WitArgs),
+    /// Start a project, or add a handler to one from a template.
+    #[command(subcommand)]
+    New(NewCommand),
+    /// Build every route, serve, and rebuild a route whenever its sources
+    /// (`[route.build] watch`) change: the running server swaps the new
+    /// version in without dropping a request, and a failed build keeps
+    /// the previous version serving. Takes every `serve` option.
+    Dev(ServeArgs),
+}
+
+#[derive(Subcommand)]
+enum NewCommand {
+    /// A new project in DIR: a commented switchyard.toml, the WIT
+    /// handlers build against, handlers/tools.sh, .gitignore and a README.
+    App {
+        /// The folder to create (it must not exist, or be empty).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// A handler from LANG's template in handlers/NAME/, and its [[route]]
+    /// (with its [route.build]) appended to the project's config.
+    Handler(NewHandlerArgs),
+}
+
+#[derive(clap::Args)]
+struct NewHandlerArgs {
+    #[command(flatten)]
+    config: ConfigFile,
+    /// The template's language.
+    #[arg(value_name = "LANG", value_parser = languages())]
+    language: String,
+    /// The handler's name: its folder, route name and .wasm.
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// The route's path (default /NAME); a prefix as `/api/...`.
+    #[arg(long, value_name = "PATH")]
+    route: Option<String>,
+}
+
+/// Every template's language, with its description for `--help`.
+fn languages() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        switchyard::scaffold::Template::all()
+            .into_iter()
+            .map(|t| clap::builder::PossibleValue::new(t.language).help(t.description)),
+    )
 }
 
 /// `--config`, shared by the subcommands that read a config file.
@@ -145,7 +174,7 @@ struct ServeArgs {
         default_value = "127.0.0.1:9091",
         value_name = "ADDR"
     )]
-    admin_listen: AdminListen,
+    admin_listen: admin::Listen,
     /// Set KEY to VALUE in the `default` key-value store before serving
     /// (repeatable), as `spin up --key-value` does.
     #[arg(long = "key-value", value_name = "KEY=VALUE", value_parser = key_value)]
@@ -180,9 +209,11 @@ fn main() -> std::process::ExitCode {
     }
     let result = match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Check(args) => Ok(check(args)),
+        Command::Check(args) => Ok(switchyard::check::run(&args.files)),
         Command::Wit(args) => wit(args),
         Command::Build(args) => build(args),
+        Command::New(command) => new(command),
+        Command::Dev(args) => dev(args),
     };
     // What is queued is written out before the last word.
     drop(log_guard);
@@ -204,19 +235,7 @@ fn build(args: BuildArgs) -> anyhow::Result<std::process::ExitCode> {
             config.file.display()
         );
     }
-    let mut failed = Vec::new();
-    for target in &targets {
-        println!("building {}: {}", target.label, target.build.command);
-        let built = switchyard::build::run(target);
-        let took = built.took.as_secs_f64();
-        match built.failure {
-            None => println!("{}: built in {took:.1} s", built.label),
-            Some(why) => {
-                println!("{}: build failed after {took:.1} s: {why}", built.label);
-                failed.push(built.label);
-            }
-        }
-    }
+    let failed = switchyard::build::run_all(&targets);
     if !failed.is_empty() {
         anyhow::bail!("build failed: {}", failed.join(", "));
     }
@@ -233,8 +252,53 @@ fn wit(args: WitArgs) -> anyhow::Result<std::process::ExitCode> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+fn new(command: NewCommand) -> anyhow::Result<std::process::ExitCode> {
+    match command {
+        NewCommand::App { dir } => print!("{}", switchyard::scaffold::new_app(&dir)?),
+        NewCommand::Handler(args) => print!(
+            "{}",
+            switchyard::scaffold::new_handler(
+                &args.config.path,
+                &args.language,
+                &args.name,
+                args.route.as_deref(),
+            )?
+        ),
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `switchyard dev`: build everything once, then serve with the rebuild loop.
+fn dev(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
+    let config = Config::load(&args.config.path)?;
+    let targets = switchyard::build::targets(&config, &[]).map_err(anyhow::Error::msg)?;
+    if targets.is_empty() {
+        tracing::warn!(
+            "no route in {} has a [route.build] table: serving without rebuilding",
+            config.file.display()
+        );
+    }
+    let failed = switchyard::build::run_all(&targets);
+    if !failed.is_empty() {
+        tracing::warn!(
+            "build failed: {}; serving what was built before (fix it and save: it rebuilds)",
+            failed.join(", ")
+        );
+    }
+    serve_with(args, config, Some(targets))
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     let config = Config::load(&args.config.path)?;
+    serve_with(args, config, None)
+}
+
+/// Serve `config`; with `dev`, rebuild those targets when their sources change.
+fn serve_with(
+    args: ServeArgs,
+    config: Config,
+    dev: Option<Vec<switchyard::build::Target>>,
+) -> anyhow::Result<std::process::ExitCode> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(switchyard::tls::acceptor(cert, key)?),
         _ => None,
@@ -246,7 +310,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         .or(config.listen)
         .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address"));
     // After the checks that fail start-up with one line, before any connection.
-    raise_open_file_limit();
+    switchyard::process::raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -255,7 +319,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         // First, so /healthz answers (and /readyz says 503) while routes load.
         let (admin, admin_address) = match args.admin_listen.0 {
             Some(address) => {
-                let (admin, address) = start_admin(address, &config, token).await?;
+                let (admin, address) = admin::start(address, &config, token).await?;
                 (Some(admin), Some(address))
             }
             None => (None, None),
@@ -265,6 +329,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
             cache.dir = Some(dir);
         }
         cache.enabled &= !args.no_cache;
+        // Under `dev`, a rebuilt component recompiles only what changed.
+        cache.incremental = dev.is_some();
         // The pool has a slot per server slot: admission counts instances.
         let instances = config.server.max_concurrent_requests as u32;
         let host = Arc::new(Host::with_pool(
@@ -290,14 +356,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         if let Some(admin) = &admin {
             admin.ready(service.registry().clone());
         }
-        let _reload = switchyard::watch(&service, &config, !args.no_watch);
+        let (reloader, _reload) = switchyard::watch(&service, &config, !args.no_watch);
+        let _dev = match dev {
+            Some(targets) => Some(switchyard::dev::start(
+                targets,
+                &config,
+                reloader,
+                service.registry().clone(),
+            )?),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let address = listener.local_addr().context("reading the bound address")?;
         // Handlers first: a SIGTERM right after the line below must drain,
         // not kill the process with the default disposition.
-        let shutdown = shutdown_signal().context("installing signal handlers")?;
+        let shutdown =
+            switchyard::process::shutdown_signal().context("installing signal handlers")?;
         println!("listening on {url_scheme}://{address}");
         let options = ServerOptions {
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
@@ -307,92 +383,4 @@ fn serve(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         switchyard::serve(listener, service, options, shutdown).await
     })?;
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-/// `switchyard check`: a report per file on stdout; exit 0 only if every
-/// file can be served, 1 if any cannot (or the host cannot start).
-fn check(args: CheckArgs) -> std::process::ExitCode {
-    let host = match Host::new() {
-        Ok(host) => host,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let mut servable = 0;
-    for file in &args.files {
-        let report = switchyard::check::check(&host, file);
-        servable += usize::from(report.servable());
-        print!("{report}");
-    }
-    println!("{servable} of {} files can be served", args.files.len());
-    if servable == args.files.len() {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::FAILURE
-    }
-}
-
-/// Bind the admin listener, announce it, and serve it in the background;
-/// returns the address it is bound to.
-async fn start_admin(
-    address: SocketAddr,
-    config: &Config,
-    token: Option<admin::Token>,
-) -> anyhow::Result<(Arc<admin::Admin>, SocketAddr)> {
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address} (--admin-listen)"))?;
-    let address = listener.local_addr().context("reading the admin address")?;
-    if token.is_none() {
-        tracing::info!(
-            "admin API off: set {} or `[admin] token_file` to enable /admin",
-            admin::token::TOKEN_ENV
-        );
-    }
-    let admin = Arc::new(admin::Admin::new(config, token));
-    println!("admin listening on http://{address}");
-    tokio::spawn(admin::serve(listener, admin.clone()));
-    Ok((admin, address))
-}
-
-/// Raise the soft open-file limit to the hard one: every connection is a
-/// descriptor, and the usual soft default (1024) would let a few hundred
-/// idle clients exhaust them. `[server] max_connections` is sized to the
-/// result, less a reserve (`serve/limit.rs`).
-fn raise_open_file_limit() {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let limit = getrlimit(Resource::Nofile);
-    // No hard limit: Linux still caps descriptors at `fs.nr_open` (1 Mi by default).
-    let target = limit.maximum.unwrap_or(1 << 20);
-    let Some(current) = limit.current.filter(|&current| current < target) else {
-        tracing::debug!(open_files = ?limit.current, "open-file limit");
-        return;
-    };
-    let raised = Rlimit {
-        current: Some(target),
-        maximum: limit.maximum,
-    };
-    match setrlimit(Resource::Nofile, raised) {
-        Ok(()) => tracing::info!(from = current, to = target, "open-file limit raised"),
-        Err(error) => tracing::warn!(
-            soft = current,
-            hard = target,
-            "cannot raise the open-file limit: {error}"
-        ),
-    }
-}
-
-/// Install SIGINT and SIGTERM handlers now; the future resolves on the
-/// first of them.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => tracing::info!("SIGINT received"),
-            _ = terminate.recv() => tracing::info!("SIGTERM received"),
-        }
-    })
 }

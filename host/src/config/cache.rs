@@ -18,6 +18,9 @@ pub struct CacheSettings {
     pub dir: Option<PathBuf>,
     /// `max_mb`, default 1024.
     pub max_bytes: u64,
+    /// Keep compiled functions in memory so a rebuilt component recompiles
+    /// only what changed (`switchyard dev` turns it on; no config key).
+    pub incremental: bool,
 }
 
 impl Default for CacheSettings {
@@ -26,6 +29,7 @@ impl Default for CacheSettings {
             enabled: true,
             dir: None,
             max_bytes: DEFAULT_MAX_BYTES,
+            incremental: false,
         }
     }
 }
@@ -53,6 +57,7 @@ impl RawCache {
                 Some(mb) => super::limits::bounded("max_mb", mb, 1, 1 << 20)? << 20,
                 None => DEFAULT_MAX_BYTES,
             },
+            incremental: false,
         })
     }
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub struct Target {
     pub label: String,
     pub name: String,
+    /// A middleware's build, not a route's.
+    pub middleware: bool,
     pub build: BuildConfig,
 }
 
@@ -35,6 +37,7 @@ pub fn targets(config: &Config, names: &[String]) -> Result<Vec<Target>, String>
                     all.push(Target {
                         label: format!("middleware '{}'", middleware.name),
                         name: middleware.name.clone(),
+                        middleware: true,
                         build: build.clone(),
                     });
                 }
@@ -44,6 +47,7 @@ pub fn targets(config: &Config, names: &[String]) -> Result<Vec<Target>, String>
             all.push(Target {
                 label: format!("route '{}'", route.name),
                 name: route.name.clone(),
+                middleware: false,
                 build: build.clone(),
             });
         }
@@ -74,6 +78,25 @@ pub fn targets(config: &Config, names: &[String]) -> Result<Vec<Target>, String>
     }
     all.retain(|t| names.contains(&t.name));
     Ok(all)
+}
+
+/// Build each of `targets` in turn, printing what runs and how it went;
+/// returns the labels of those that failed.
+pub fn run_all(targets: &[Target]) -> Vec<String> {
+    let mut failed = Vec::new();
+    for target in targets {
+        println!("building {}: {}", target.label, target.build.command);
+        let built = run(target);
+        let took = built.took.as_secs_f64();
+        match built.failure {
+            None => println!("{}: built in {took:.1} s", built.label),
+            Some(why) => {
+                println!("{}: build failed after {took:.1} s: {why}", built.label);
+                failed.push(built.label);
+            }
+        }
+    }
+    failed
 }
 
 /// Run one target's command (`sh -c`) in its workdir, its output on ours.

@@ -9,10 +9,15 @@
 //! - [`check`]: `switchyard check`, whether this host can serve a `.wasm`
 //!   file and if not, why;
 //! - [`wit`]: `switchyard wit`, the WIT handlers build against, from the
-//!   binary.
+//!   binary;
+//! - [`scaffold`]: `switchyard new`, a project and its handlers from
+//!   templates;
+//! - [`dev`]: `switchyard dev`, rebuilding a route when its sources change.
 
 pub mod admin;
 pub mod build;
 pub mod check;
+pub mod dev;
 pub mod reload;
+pub mod scaffold;
 pub mod wit;

@@ -78,10 +78,18 @@ impl Reloader {
         }
     }
 
+    /// Reload now, as a change to a watched file would (`switchyard dev`
+    /// calls it once a build has written its component, without waiting
+    /// for the watcher's debounce). Returns what happened to each route
+    /// whose component changed.
+    pub async fn reload_now(&self) -> Result<Vec<Reloaded>, ReloadError> {
+        self.reload(|| {}).await.map(|(_, reloaded)| reloaded)
+    }
+
     /// Re-read the config once it is stable (calling `settled` then) and
     /// install a new snapshot if anything changed. Returns the config that
     /// is now in force.
-    async fn reload(&self, settled: impl FnOnce()) -> Result<Config, ReloadError> {
+    async fn reload(&self, settled: impl FnOnce()) -> Result<(Config, Vec<Reloaded>), ReloadError> {
         let outcome = match self.settled().await {
             Ok(config) => {
                 settled();
@@ -90,7 +98,7 @@ impl Reloader {
             Err(error) => Err(error),
         };
         match &outcome {
-            Ok(config) => *self.lock_in_force() = Some(config.clone()),
+            Ok((config, _)) => *self.lock_in_force() = Some(config.clone()),
             Err(_) => crate::telemetry::reloaded(false),
         }
         outcome
@@ -128,7 +136,7 @@ impl Reloader {
         })
     }
 
-    async fn try_reload(&self, config: Config) -> Result<Config, ReloadError> {
+    async fn try_reload(&self, config: Config) -> Result<(Config, Vec<Reloaded>), ReloadError> {
         // One swap at a time (the admin API swaps too).
         let _updating = self.registry.updating().await;
         let started = Instant::now();
@@ -166,10 +174,12 @@ impl Reloader {
             crate::telemetry::reloaded(false);
         }
         let took = started.elapsed();
+        let mut reloaded = Vec::new();
         for change in changes {
+            reloaded.extend(Reloaded::of(&change));
             log_change(change, took);
         }
-        Ok(config)
+        Ok((config, reloaded))
     }
 
     /// Reload on every change to a watched file (unless `watch` is false)
@@ -212,7 +222,7 @@ impl Reloader {
                 // Events until the file settled are in what it now says.
                 let drain = || while triggers.try_recv().is_ok() {};
                 match self.reload(drain).await {
-                    Ok(config) => {
+                    Ok((config, _)) => {
                         if let Some(watcher) = watcher.as_mut() {
                             watcher.follow(&config);
                         }
@@ -229,6 +239,43 @@ impl Reloader {
                 }
             }
         })
+    }
+}
+
+/// What a reload did to one route whose component changed.
+#[derive(Clone, Debug)]
+pub struct Reloaded {
+    pub route: String,
+    /// The generation it serves now.
+    pub generation: u64,
+    /// Why the new component did not load (it serves the old one), if so.
+    pub error: Option<String>,
+}
+
+impl Reloaded {
+    fn of(change: &Change) -> Option<Reloaded> {
+        match change {
+            Change::Added { route, .. } => Some(Reloaded {
+                route: route.clone(),
+                generation: 1,
+                error: None,
+            }),
+            Change::Replaced { route, to, .. } => Some(Reloaded {
+                route: route.clone(),
+                generation: *to,
+                error: None,
+            }),
+            Change::Kept {
+                route,
+                generation,
+                error,
+            } => Some(Reloaded {
+                route: route.clone(),
+                generation: *generation,
+                error: Some(error.to_string()),
+            }),
+            Change::Reconfigured { .. } | Change::Removed { .. } => None,
+        }
     }
 }
 

@@ -73,6 +73,8 @@ pub struct Host {
     instances: u32,
     /// `[server] guard_pages`, for the engine made later too.
     guard_pages: bool,
+    /// Compiled functions both engines share (`switchyard dev`).
+    functions: Option<Arc<dyn wasmtime::CacheStore>>,
 }
 
 impl Host {
@@ -109,8 +111,18 @@ impl Host {
         guard_pages: bool,
     ) -> anyhow::Result<Host> {
         let instances = instances.clamp(1, MAX_INSTANCES);
+        let functions = cache
+            .incremental
+            .then(super::incremental::FunctionCache::shared);
         Ok(Host {
-            fresh: Arc::new(Runtime::new(cache, false, instances, guard_pages)?),
+            fresh: Arc::new(Runtime::new(
+                cache,
+                false,
+                instances,
+                guard_pages,
+                functions.as_ref(),
+            )?),
+            functions,
             guard_pages,
             concurrent: Mutex::new(None),
             cache: cache.clone(),
@@ -195,8 +207,14 @@ impl Host {
         }
         let instances = (2 * self.instances).min(MAX_INSTANCES);
         let runtime = Arc::new(
-            Runtime::new(&self.cache, true, instances, self.guard_pages)
-                .context("creating the engine for wasi:http 0.3 and instance_reuse")?,
+            Runtime::new(
+                &self.cache,
+                true,
+                instances,
+                self.guard_pages,
+                self.functions.as_ref(),
+            )
+            .context("creating the engine for wasi:http 0.3 and instance_reuse")?,
         );
         *concurrent = Some(runtime.clone());
         Ok(runtime)
@@ -219,8 +237,9 @@ impl Runtime {
         concurrent: bool,
         instances: u32,
         guard_pages: bool,
+        functions: Option<&Arc<dyn wasmtime::CacheStore>>,
     ) -> anyhow::Result<Runtime> {
-        let engine = super::tuning::engine(concurrent, instances, guard_pages)?;
+        let engine = super::tuning::engine(concurrent, instances, guard_pages, functions)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)

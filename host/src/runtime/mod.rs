@@ -15,6 +15,7 @@ pub mod compile_cache;
 pub mod digest;
 pub mod header;
 mod host;
+mod incremental;
 pub mod tuning;
 mod world;
 

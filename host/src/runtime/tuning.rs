@@ -58,6 +58,7 @@
 
 use crate::config::RESIDENT_PER_POOL_SLOT;
 use anyhow::Context as _;
+use std::sync::Arc;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// The largest linear memory an instance may grow to: the whole 32-bit
@@ -104,12 +105,28 @@ const _: () = assert!(
 /// pool has slots for `instances` component instances at once.
 /// `guard_pages`: guard pages and signals-based traps instead of explicit
 /// bounds checks (see above).
-pub fn engine(concurrent: bool, instances: u32, guard_pages: bool) -> anyhow::Result<Engine> {
-    match Engine::new(&pooled_config(concurrent, instances, guard_pages)) {
+/// `functions`: Cranelift's incremental cache (`switchyard dev`), if any.
+pub fn engine(
+    concurrent: bool,
+    instances: u32,
+    guard_pages: bool,
+    functions: Option<&Arc<dyn wasmtime::CacheStore>>,
+) -> anyhow::Result<Engine> {
+    let with_functions = |mut config: Config| -> anyhow::Result<Config> {
+        if let Some(functions) = functions {
+            config.enable_incremental_compilation(functions.clone())?;
+        }
+        Ok(config)
+    };
+    match Engine::new(&with_functions(pooled_config(
+        concurrent,
+        instances,
+        guard_pages,
+    ))?) {
         Ok(engine) => Ok(engine),
         Err(error) => {
             warn_on_demand(&error.into());
-            Engine::new(&on_demand_config(concurrent, guard_pages))
+            Engine::new(&with_functions(on_demand_config(concurrent, guard_pages))?)
                 .map_err(anyhow::Error::from)
                 .context("creating the wasmtime engine")
         }

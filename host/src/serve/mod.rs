@@ -13,6 +13,7 @@
 pub mod access;
 pub mod connection;
 pub mod limit;
+pub mod process;
 pub mod server;
 pub mod service;
 pub mod tls;

@@ -26,6 +26,7 @@ mod write;
 use crate::config::{Config, ADMIN_MAX_CONNECTIONS};
 use crate::routing::Registry;
 use crate::serve::limit::ConnectionLimit;
+use anyhow::Context as _;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 use http_body::Body as _;
@@ -178,6 +179,46 @@ async fn discard(mut body: Incoming, limit: u64, timeout: Duration) {
         }
     };
     let _ = tokio::time::timeout(timeout, drain).await;
+}
+
+/// `--admin-listen`: an address, or `none`.
+#[derive(Clone, Copy)]
+pub struct Listen(pub Option<std::net::SocketAddr>);
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "none" => Ok(Listen(None)),
+            _ => value
+                .parse()
+                .map(|addr| Listen(Some(addr)))
+                .map_err(|_| format!("expected IP:PORT or `none`, got {value:?}")),
+        }
+    }
+}
+
+/// Bind the admin listener at `address`, announce it, and serve it in the
+/// background; returns the address it is bound to.
+pub async fn start(
+    address: std::net::SocketAddr,
+    config: &Config,
+    token: Option<Token>,
+) -> anyhow::Result<(Arc<Admin>, std::net::SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} (--admin-listen)"))?;
+    let address = listener.local_addr().context("reading the admin address")?;
+    if token.is_none() {
+        tracing::info!(
+            "admin API off: set {} or `[admin] token_file` to enable /admin",
+            token::TOKEN_ENV
+        );
+    }
+    let admin = Arc::new(Admin::new(config, token));
+    println!("admin listening on http://{address}");
+    tokio::spawn(serve(listener, admin.clone()));
+    Ok((admin, address))
 }
 
 /// Serve the admin endpoints on `listener` until the task is dropped.

@@ -17,6 +17,7 @@ mod patterned;
 pub use patterned::{assert_patterned, patterned_body};
 mod started;
 pub use started::{stderr_line, Started, Stderr, SLOW_START};
+pub mod project;
 pub mod redis;
 pub mod upstream;
 
@@ -218,7 +219,7 @@ impl TestServer {
             .unwrap()
             .expect("loading the test routes");
         let config = Config::load(&file).unwrap();
-        let reload = watch.then(|| switchyard::watch(&service, &config, true));
+        let reload = watch.then(|| switchyard::watch(&service, &config, true).1);
         let (admin, admin_task) = match admin {
             None => (None, None),
             Some(admin) => {

@@ -90,6 +90,30 @@ impl FileReport {
     }
 }
 
+/// `switchyard check FILE...`: a report per file on stdout; exit 0 only if
+/// every file can be served, 1 if any cannot (or the host cannot start).
+pub fn run(files: &[PathBuf]) -> std::process::ExitCode {
+    let host = match Host::new() {
+        Ok(host) => host,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let mut servable = 0;
+    for file in files {
+        let report = check(&host, file);
+        servable += usize::from(report.servable());
+        print!("{report}");
+    }
+    println!("{servable} of {} files can be served", files.len());
+    if servable == files.len() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
 /// Check one file with `host`. CPU-heavy (compiles the component).
 pub fn check(host: &Host, file: &Path) -> FileReport {
     let verdict = match regular_file(file).and_then(|()| std::fs::read(file)) {
@@ -347,45 +371,4 @@ impl fmt::Display for FileReport {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn item(name: &str) -> Item {
-        Item {
-            name: name.into(),
-            kind: "instance",
-        }
-    }
-
-    #[test]
-    fn interface_names_match_at_any_version_and_only_whole() {
-        assert!(is_interface("wasi:http/incoming-handler", HANDLER_EXPORT));
-        assert!(is_interface(
-            "wasi:http/incoming-handler@0.2.6",
-            HANDLER_EXPORT
-        ));
-        assert!(!is_interface("wasi:http/incoming-handlers", HANDLER_EXPORT));
-        assert!(!is_interface("wasi:http/types@0.2.6", HANDLER_EXPORT));
-    }
-
-    #[test]
-    fn world_follows_the_exports() {
-        assert_eq!(
-            world(&[item("wasi:http/incoming-handler@0.2.0")]),
-            World::HttpProxy("wasi:http/incoming-handler@0.2.0".into())
-        );
-        assert_eq!(
-            world(&[item("wasi:cli/run@0.2.3")]),
-            World::CliCommand("wasi:cli/run@0.2.3".into())
-        );
-        assert_eq!(
-            world(&[
-                item("wasi:http/incoming-handler@0.2.6"),
-                item("wasi:http/handler@0.3.0")
-            ]),
-            World::HttpService("wasi:http/handler@0.3.0".into())
-        );
-        assert_eq!(world(&[item("example:thing/x")]), World::Unknown);
-        assert_eq!(world(&[]), World::Unknown);
-    }
-}
+mod tests;
