@@ -332,3 +332,23 @@ inputs_sum() {
   find "$@" \( -name node_modules -o -name __pycache__ -o -name target \) -prune -o -type f -print0 \
     | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
 }
+
+# up_to_date OUT STAMP KEY PATH...: true when OUT exists and STAMP records
+# the inputs it was built from: KEY (the tool and its settings) and every
+# file under each PATH (inputs_sum). Otherwise false, STAMP removed, and
+# $inputs set for `built_from STAMP` to record once the build succeeded.
+# Python and JavaScript builds take seconds each (an interpreter is frozen
+# into every component), so a build of unchanged sources is skipped.
+up_to_date() {
+  local out=$1 stamp=$2 key=$3
+  shift 3
+  inputs=$(echo "$key $(inputs_sum "$@")" | sha256sum | cut -d' ' -f1)
+  if [ -f "$out" ] && [ "$(cat "$stamp" 2>/dev/null || true)" = "$inputs" ]; then
+    return 0
+  fi
+  rm -f "$stamp"
+  return 1
+}
+
+# built_from STAMP: record $inputs (set by up_to_date) in STAMP.
+built_from() { mkdir -p "$(dirname "$1")" && echo "$inputs" > "$1"; }

@@ -34,7 +34,14 @@ fi
 
 for name in "${names[@]}"; do
   [ -f "$here/$name/index.js" ] || die "no JavaScript handler named '$name' (expected $here/$name/index.js)"
+  stamp="$root/build/js/$name.inputs.sha256"
+  if up_to_date "$out/$name.wasm" "$stamp" "$(node --version)" "$here/$name" "$here/componentize.mjs" \
+    "$here/package-lock.json" "$root/wit"; then
+    echo "componentize-js: $name is up to date" >&2
+    continue
+  fi
   echo "componentize-js: $name -> $out/$name.wasm" >&2
   (cd "$here" && node componentize.mjs "$name" "$out/$name.wasm" --wit ../../wit --work ../../build/js-wit) \
     || die "componentize-js failed for '$name'"
+  built_from "$stamp"
 done

@@ -66,6 +66,11 @@ for name in "${names[@]}"; do
   [ -f "$dir/app.py" ] || die "no Python handler named '$name' (expected $dir/app.py)"
   world=$(world_of "$dir")
   wit=$(wit_dir_of "$world")
+  stamp="$root/build/python/$name.inputs.sha256"
+  if up_to_date "$out/$name.wasm" "$stamp" "$componentize_py $world" "$dir" "$here/$wit"; then
+    echo "componentize-py: $name is up to date" >&2
+    continue
+  fi
   echo "componentize-py: $name ($world) -> $out/$name.wasm" >&2
   # Run from handlers/python so the WIT path is relative (../../wit or
   # ../../wit/p3). The bindings are generated into a temporary folder
@@ -76,4 +81,5 @@ for name in "${names[@]}"; do
       componentize app -p "$name" -o "$out/$name.wasm.tmp") \
     || { rm -f "$out/$name.wasm.tmp"; die "componentize-py failed for '$name'"; }
   mv "$out/$name.wasm.tmp" "$out/$name.wasm"
+  built_from "$stamp"
 done

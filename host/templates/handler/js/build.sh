@@ -17,17 +17,15 @@ node_modules "$here" || exit 1
 
 # A build takes a while (SpiderMonkey is snapshotted into it): skip it when
 # nothing it reads has changed.
-sum=$(echo "$(node --version) $(inputs_sum "$here" "$wit")" | sha256sum | cut -d' ' -f1)
-if [ -f "$out" ] && [ "$(cat "$work/inputs.sha256" 2>/dev/null || true)" = "$sum" ]; then
+if up_to_date "$out" "$work/inputs.sha256" "$(node --version)" "$here" "$wit"; then
   echo "build/{{name}}.wasm is up to date" >&2
   exit 0
 fi
 
 mkdir -p "$work"
-rm -f "$work/inputs.sha256"
 # componentize.mjs writes $out atomically (a .tmp, then a rename); a script
 # that does not parse fails it with the parser's errors, one that throws at
 # load with the engine's.
 node "$here/componentize.mjs" "$here/index.js" "$out" --wit "$wit" --work "$work"
-echo "$sum" > "$work/inputs.sha256"
+built_from "$work/inputs.sha256"
 echo "built build/{{name}}.wasm" >&2

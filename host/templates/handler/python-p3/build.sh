@@ -16,13 +16,11 @@ work="$SWITCHYARD_ROOT/build/{{name}}"  # this build's own files
 componentize_py=$(componentize_py) || exit 1
 
 # A build takes a while (CPython is frozen into it): skip it when nothing it reads has changed.
-sum=$(echo "$componentize_py $world $(inputs_sum "$here" "$wit")" | sha256sum | cut -d' ' -f1)
-if [ -f "$out" ] && [ "$(cat "$work/inputs.sha256" 2>/dev/null || true)" = "$sum" ]; then
+if up_to_date "$out" "$work/inputs.sha256" "$componentize_py $world" "$here" "$wit"; then
   echo "build/{{name}}.wasm is up to date" >&2
   exit 0
 fi
 
-rm -f "$work/inputs.sha256"
 # componentize-py runs app.py at build time and Python leaves __pycache__/
 # beside what it imports, so it builds a copy of this folder in $work/src
 # (its errors name the file as the guest saw it, /0/app.py, either way). The
@@ -34,5 +32,5 @@ tar -C "$here" --exclude=__pycache__ -cf - . | tar -C "$work/src" -xf -
 RUST_LIB_BACKTRACE=0 "$componentize_py" -d "$wit" -w "$world" componentize app -p "$work/src" -o "$out.tmp" \
   || { rm -f "$out.tmp"; exit 1; }
 mv "$out.tmp" "$out"
-echo "$sum" > "$work/inputs.sha256"
+built_from "$work/inputs.sha256"
 echo "built build/{{name}}.wasm" >&2
