@@ -189,3 +189,75 @@ async fn dev_serves_each_edit_of_a_python_handler_and_survives_a_broken_one() {
     )
     .await;
 }
+
+/// A build command that takes a second, copies the component `which.txt`
+/// names, and counts the builds that ran to the end.
+const SLOW_BUILD: &str = r#"
+[[route]]
+name = "slow"
+path = "/slow"
+component = "built.wasm"
+[route.build]
+command = "sleep 1 && cp \"$(cat which.txt)\" built.wasm && echo done >> builds.log"
+watch = ["which.txt"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_during_a_build_restarts_it_never_two_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let which = dir.path().join("which.txt");
+    std::fs::write(&which, component("hello").to_str().unwrap()).unwrap();
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(&config, SLOW_BUILD).unwrap();
+    let mut dev = Started::command(|command| {
+        command.args(["dev", "--config"]).arg(&config).args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "none",
+        ]);
+    });
+    let address = dev.listening(SLOW_START);
+    let url = format!("http://{address}/slow");
+    let body = http1()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.starts_with("Hello from Switchyard!"), "{body}");
+
+    // A change, then another while its build sleeps: the first build is
+    // stopped (it never copies or counts), the second runs to the end.
+    std::fs::write(&which, component("hello-v2").to_str().unwrap()).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    std::fs::write(&which, component("hello-v2").to_str().unwrap()).unwrap();
+    logged(
+        &dev,
+        &["route 'slow': sources changed during the build, restarting it"],
+    )
+    .await;
+    logged(&dev, &["route 'slow': rebuilt in ", "serving generation 2"]).await;
+    let body = http1()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.starts_with("Hello again from Switchyard (v2)!"),
+        "{body}"
+    );
+    // The first build and the restarted one ran to the end; the stopped one did not.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let builds = std::fs::read_to_string(dir.path().join("builds.log")).unwrap();
+    assert_eq!(builds.lines().count(), 2, "{builds}");
+    assert!(!dev
+        .stderr()
+        .iter()
+        .any(|l| l.contains("serving generation 3")));
+}
