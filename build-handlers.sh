@@ -10,7 +10,8 @@
 # It installs its own pinned toolchain when missing (see handlers/tools.sh),
 # builds the named handlers (all of them when none are named) and writes
 # OUT_DIR/<name>.wasm. A handler that cannot be built is an error, never a skip.
-# It also installs redis-server, which the key-value tests run.
+# It also installs redis-server, which the key-value tests run, and podman,
+# runc and debootstrap, with which the container tests build and run the image.
 set -euo pipefail
 root=$(cd "$(dirname "$0")" && pwd)
 out="$root/build/handlers"
@@ -28,6 +29,10 @@ if [ -z "${SWITCHYARD_NO_TEST_SERVICES:-}" ]; then
   # shellcheck source=handlers/tools.sh
   . "$root/handlers/tools.sh"
   debian_packages redis-server
+  # The container tests (host/tests/all/container.rs) build and run the
+  # image with podman, on a Debian base debootstrap makes when no registry
+  # serves one; they say so and check nothing where no engine can run.
+  debian_packages podman runc debootstrap
 fi
 
 lang_of() {

@@ -3,7 +3,7 @@
 #   - deploy/k8s/*.yaml against the Kubernetes OpenAPI schemas, strictly
 #     (unknown fields are errors), with kubernetes-validate, which bundles
 #     the schemas and works offline;
-#   - deploy/Dockerfile with hadolint.
+#   - deploy/Dockerfile and deploy/redis/Dockerfile with hadolint.
 #
 #   deploy/validate.sh
 #
@@ -54,6 +54,8 @@ echo "==> Kubernetes manifests (schemas of $KUBERNETES_VERSION, strict)"
 "$kubernetes_validate" --strict --kubernetes-version "$KUBERNETES_VERSION" "$here"/k8s/*.yaml \
   || die "a manifest in deploy/k8s does not validate"
 
-echo "==> Dockerfile (hadolint)"
-"$hadolint" --no-color "$here/Dockerfile" || die "hadolint found problems in deploy/Dockerfile"
+echo "==> Dockerfiles (hadolint)"
+for dockerfile in "$here/Dockerfile" "$here/redis/Dockerfile"; do
+  "$hadolint" --no-color "$dockerfile" || die "hadolint found problems in ${dockerfile#"$here/../"}"
+done
 echo "deploy/: valid"

@@ -40,24 +40,24 @@ fn deploy_dir() -> PathBuf {
     repo_root().join("deploy")
 }
 
-fn manifest(name: &str) -> Yaml {
+pub fn manifest(name: &str) -> Yaml {
     let text = std::fs::read_to_string(deploy_dir().join("k8s").join(name)).unwrap();
     let mut docs = YamlLoader::load_from_str(&text).unwrap();
     assert_eq!(docs.len(), 1, "{name}: one resource per file");
     docs.remove(0)
 }
 
-fn str_of<'a>(yaml: &'a Yaml, what: &str) -> &'a str {
+pub fn str_of<'a>(yaml: &'a Yaml, what: &str) -> &'a str {
     yaml.as_str()
         .unwrap_or_else(|| panic!("{what} is not a string: {yaml:?}"))
 }
 
-fn int_of(yaml: &Yaml, what: &str) -> i64 {
+pub fn int_of(yaml: &Yaml, what: &str) -> i64 {
     yaml.as_i64()
         .unwrap_or_else(|| panic!("{what} is not an integer: {yaml:?}"))
 }
 
-fn container() -> Yaml {
+pub fn container() -> Yaml {
     let deployment = manifest("deployment.yaml");
     let containers = deployment["spec"]["template"]["spec"]["containers"]
         .as_vec()
@@ -68,7 +68,7 @@ fn container() -> Yaml {
 }
 
 /// The container's command-line arguments.
-fn args() -> Vec<String> {
+pub fn args() -> Vec<String> {
     container()["args"]
         .as_vec()
         .expect("the container has args")
@@ -78,7 +78,7 @@ fn args() -> Vec<String> {
 }
 
 /// The value after `flag` in `args`.
-fn flag<'a>(args: &'a [String], flag: &str) -> &'a str {
+pub fn flag<'a>(args: &'a [String], flag: &str) -> &'a str {
     let at = args
         .iter()
         .position(|a| a == flag)

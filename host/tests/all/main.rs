@@ -13,7 +13,9 @@ mod admin_writes;
 mod build;
 mod check;
 mod compile_cache;
+
 mod connections;
+mod container;
 mod deploy;
 mod dev;
 mod failures;
