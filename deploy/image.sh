@@ -139,7 +139,9 @@ build() {
     "${engine[@]}" build --build-arg "RUNTIME_BASE=$runtime_base" -t "$tag" "$here/redis" >&2 \
       || die "the Redis image build failed"
   elif [ -n "$full" ]; then
-    "${engine[@]}" build "${args[@]}" --target full "$root" >&2
+    # BuildKit reads Dockerfile.dockerignore by itself; podman is told.
+    [ "${engine[0]}" != podman ] || args+=(--ignorefile "$here/Dockerfile.dockerignore")
+    "${engine[@]}" build "${args[@]}" --target full "$root" >&2 || die "the image build failed"
   else
     # A context of just what the runtime target copies: not target/'s gigabytes.
     local binary="${SWITCHYARD_BINARY:-$root/target/release/switchyard}" context
