@@ -74,8 +74,16 @@ base() {
     say "debian:bookworm-slim cannot be pulled: making a Debian $DEBIAN_SUITE base with debootstrap (once per machine)"
     local rootfs
     rootfs=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-rootfs.XXXXXX")
-    debootstrap --variant=minbase "$DEBIAN_SUITE" "$rootfs" "$DEBIAN_MIRROR" >&2 \
+    debootstrap --variant=minbase --include=ca-certificates "$DEBIAN_SUITE" "$rootfs" "$DEBIAN_MIRROR" >&2 \
       || { rm -rf "$rootfs"; die "debootstrap failed"; }
+    # A machine whose egress goes through a proxy with its own certificate
+    # authority (installed in /usr/local/share/ca-certificates) passes it on,
+    # so builds on this base reach crates.io, PyPI and npm as the host does.
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+      say "adding this machine's own certificate authorities to the base: $(cd /usr/local/share/ca-certificates && echo *.crt)"
+      cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+      chroot "$rootfs" update-ca-certificates >/dev/null || { rm -rf "$rootfs"; die "update-ca-certificates failed in the base"; }
+    fi
     # What an image does not need: package lists and caches, docs.
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/* "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
     mkdir -p "$SWITCHYARD_IMAGES"
