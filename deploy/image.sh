@@ -140,7 +140,7 @@ build() {
   local runtime_base
   runtime_base=$(base)
   settle "$runtime_base"
-  local started=$SECONDS args=(--build-arg "RUNTIME_BASE=$runtime_base" -f "$here/Dockerfile" -t "$tag")
+  local started=$SECONDS args=(--build-arg "RUNTIME_BASE=$runtime_base" -t "$tag")
   [ -z "${BUILD_BASE:-}" ] || args+=(--build-arg "BUILD_BASE=$BUILD_BASE")
   [ -z "${NODE_BASE:-}" ] || args+=(--build-arg "NODE_BASE=$NODE_BASE")
   if [ -n "$redis" ]; then
@@ -149,7 +149,7 @@ build() {
   elif [ -n "$full" ]; then
     # BuildKit reads Dockerfile.dockerignore by itself; podman is told.
     [ "${engine[0]}" != podman ] || args+=(--ignorefile "$here/Dockerfile.dockerignore")
-    "${engine[@]}" build "${args[@]}" --target full "$root" >&2 || die "the image build failed"
+    "${engine[@]}" build "${args[@]}" -f "$here/Dockerfile" --target full "$root" >&2 || die "the image build failed"
   else
     # A context of just what the runtime target copies: not target/'s gigabytes.
     local binary="${SWITCHYARD_BINARY:-$root/target/release/switchyard}" context
@@ -160,7 +160,11 @@ build() {
     cp "$binary" "$context/target/release/switchyard"
     cp -r "$root/build/handlers" "$context/build/handlers"
     cp "$here/switchyard.toml" "$here/Dockerfile" "$context/deploy/"
-    "${engine[@]}" build "${args[@]}" --target runtime "$context" >&2 || { rm -rf "$context"; die "the image build failed"; }
+    # The context's own copy of the Dockerfile, so the ignore file beside
+    # deploy/Dockerfile (which leaves target/ and build/ out of the full
+    # build) does not apply to what this build copies.
+    "${engine[@]}" build "${args[@]}" -f "$context/deploy/Dockerfile" --target runtime "$context" >&2 \
+      || { rm -rf "$context"; die "the image build failed"; }
     rm -rf "$context"
   fi
   say "built $tag in $(( SECONDS - started )) s"
