@@ -352,3 +352,49 @@ up_to_date() {
 
 # built_from STAMP: record $inputs (set by up_to_date) in STAMP.
 built_from() { mkdir -p "$(dirname "$1")" && echo "$inputs" > "$1"; }
+
+# --- What a project's handler templates run (host/templates/handler/*/build.sh):
+# --- one function per toolchain, shared by the 0.2 and 0.3 variants.
+
+# rust_handler DIR NAME: build the cdylib crate in DIR for wasm32-wasip2 and
+# write $SWITCHYARD_ROOT/build/NAME.wasm atomically. cargo's work files go
+# to $CARGO_TARGET_DIR when set, else DIR/target.
+rust_handler() {
+  local dir=$1 name=$2 target=wasm32-wasip2
+  need_cargo "the Rust handler" || return 1
+  rust_target "$target" || return 1
+  local target_dir=${CARGO_TARGET_DIR:-$dir/target}
+  [[ $target_dir == /* ]] || target_dir="$PWD/$target_dir"
+  (cd "$dir" && cargo build --release --target "$target" --target-dir "$target_dir") || return 1
+  # cargo names the library after the crate with `-` as `_`.
+  local built="$target_dir/$target/release/${name//-/_}.wasm" out="$SWITCHYARD_ROOT/build/$name.wasm"
+  mkdir -p "$SWITCHYARD_ROOT/build"
+  cp "$built" "$out.tmp" && mv "$out.tmp" "$out" || return 1
+  echo "built $out" >&2
+}
+
+# python_handler DIR NAME WORLD WIT: componentize DIR's `app` module against
+# WORLD in the WIT folder WIT into $SWITCHYARD_ROOT/build/NAME.wasm, unless
+# nothing it reads has changed (CPython is frozen into every build).
+python_handler() {
+  local dir=$1 name=$2 world=$3 wit=$4 componentize_py
+  local out="$SWITCHYARD_ROOT/build/$name.wasm" work="$SWITCHYARD_ROOT/build/$name"
+  componentize_py=$(componentize_py) || return 1
+  if up_to_date "$out" "$work/inputs.sha256" "$componentize_py $world" "$dir" "$wit"; then
+    echo "build/$name.wasm is up to date" >&2
+    return 0
+  fi
+  # componentize-py runs app.py at build time and Python leaves __pycache__/
+  # beside what it imports, so it builds a copy of DIR in $work/src (its
+  # errors name the file as the guest saw it, /0/app.py, either way). The
+  # bindings go to a temporary folder. An app.py that does not import (a
+  # syntax error, say) fails here with Python's own traceback;
+  # RUST_LIB_BACKTRACE=0 keeps the tool's Rust stack out of it.
+  rm -rf "$work/src" && mkdir -p "$work/src"
+  tar -C "$dir" --exclude=__pycache__ -cf - . | tar -C "$work/src" -xf -
+  RUST_LIB_BACKTRACE=0 "$componentize_py" -d "$wit" -w "$world" componentize app -p "$work/src" -o "$out.tmp" \
+    || { rm -f "$out.tmp"; return 1; }
+  mv "$out.tmp" "$out"
+  built_from "$work/inputs.sha256"
+  echo "built build/$name.wasm" >&2
+}
