@@ -14,7 +14,7 @@
 //!
 //! | layer | module | job |
 //! |---|---|---|
-//! | 0 base | [`request`], [`body`], [`telemetry`] | a request's tag and origin, body types and adapters, metric names |
+//! | 0 base | [`request`], [`body`], [`telemetry`] | a request's tag and origin, body types and adapters, metric names, trace spans and their export |
 //! | 1 config | [`config`] | `switchyard.toml` into one validated [`Config`]: routes, limits, path and outbound-host patterns, key-value stores and variables, cache and admin settings |
 //! | 2 guest | [`guest`] | what one instance may see and do: store data, guest log, outbound hooks, the `next` hop a middleware calls, its wasi:config variables and wasi:keyvalue stores (SQLite, Redis, memory) |
 //! | 3 runtime | [`runtime`] | engines, linker, tuning, digests, the compile cache: bytes → pre-instantiated handler |
@@ -63,7 +63,7 @@ pub use routing::{Registry, Router};
 pub use runtime::compile_cache::{COMPAT_HASH_OFFSET, TRAILER_LEN};
 pub use runtime::{digest, digest_hex, Host};
 pub use serve::{process, serve, tls, ServerOptions, Service};
-pub use telemetry::log_writer;
+pub use telemetry::{log_writer, trace};
 
 use std::sync::Arc;
 

@@ -324,6 +324,12 @@ fn serve_with(
             }
             None => (None, None),
         };
+        // After the metrics recorder (the admin listener), so its losses count.
+        let traces =
+            switchyard::trace::export::start(&config.telemetry).context("starting trace export")?;
+        if let Some(traces) = &traces {
+            tracing::info!(endpoint = %traces.endpoint(), "exporting traces over OTLP");
+        }
         let mut cache = config.cache.clone();
         if let Some(dir) = args.cache_dir {
             cache.dir = Some(dir);
@@ -380,7 +386,15 @@ fn serve_with(
             limits: config.server.clone(),
             tls,
         };
-        switchyard::serve(listener, service, options, shutdown).await
+        let served = switchyard::serve(listener, service, options, shutdown).await;
+        if let Some(traces) = traces {
+            // The last requests' spans, sent while the runtime still runs.
+            let flushed = tokio::task::spawn_blocking(move || {
+                traces.shutdown(Duration::from_secs(5));
+            });
+            let _ = flushed.await;
+        }
+        served
     })?;
     Ok(std::process::ExitCode::SUCCESS)
 }

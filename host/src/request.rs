@@ -12,7 +12,9 @@
 
 pub mod path;
 
+use crate::telemetry::trace::Span;
 use crate::telemetry::RouteMetrics;
+use opentelemetry::trace::TraceId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -27,6 +29,29 @@ pub struct RequestTag {
     pub hops: u32,
     /// The route's metric handles, resolved when it was loaded.
     pub metrics: Arc<RouteMetrics>,
+    /// The route's generation serving the request (0 where none is).
+    pub generation: u64,
+    /// The span the request is in at this layer (the server span, then a
+    /// chain element's), while tracing is on.
+    pub trace: Option<Span>,
+}
+
+impl RequestTag {
+    /// The request's trace id for a log line's `trace_id` field: absent
+    /// (no field at all) while tracing is off.
+    pub fn trace_id(&self) -> Option<tracing::field::DisplayValue<TraceId>> {
+        self.trace
+            .as_ref()
+            .map(|span| tracing::field::display(span.trace_id()))
+    }
+
+    /// This tag inside `span`.
+    pub fn within(&self, span: Option<Span>) -> RequestTag {
+        RequestTag {
+            trace: span,
+            ..self.clone()
+        }
+    }
 }
 
 /// Counts the guest outbound requests a request is nested in: the host sets

@@ -35,6 +35,9 @@
 //! [admin]                            # the admin API (see AdminConfig)
 //! token_file = "admin.token"         # relative to this file
 //!
+//! [telemetry]                        # traces (OTEL_EXPORTER_OTLP_* win over it)
+//! otlp_endpoint = "http://127.0.0.1:4318"
+//!
 //! [key_value_store.default]          # wasi:keyvalue stores (see key_value.rs)
 //! type = "sqlite"                    # routes grant them: key_value_stores = ["default"]
 //! ```
@@ -50,6 +53,7 @@ mod names;
 mod outbound;
 pub(crate) mod pattern;
 mod route;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 mod variables;
@@ -92,6 +96,8 @@ pub struct Config {
     pub admin: AdminConfig,
     /// `[server] data_dir`: where embedded stores keep their files.
     pub data_dir: PathBuf,
+    /// `[telemetry]`: where traces go, read at start-up only.
+    pub telemetry: crate::telemetry::trace::export::Settings,
     /// Every wasi:keyvalue store, `default` always among them.
     pub key_value_stores: BTreeMap<String, KeyValueStoreConfig>,
 }
@@ -164,6 +170,8 @@ struct RawConfig {
     cache: RawCache,
     #[serde(default)]
     admin: RawAdmin,
+    #[serde(default)]
+    telemetry: telemetry::RawTelemetry,
     #[serde(default, rename = "key_value_store")]
     key_value_stores: BTreeMap<String, key_value::RawStore>,
 }
@@ -238,6 +246,7 @@ impl Config {
             })?;
         let cache = raw.cache.resolve(base).map_err(section("cache"))?;
         let admin = raw.admin.resolve(base).map_err(section("admin"))?;
+        let telemetry = raw.telemetry.resolve().map_err(section("telemetry"))?;
 
         let shared = route::Shared {
             base,
@@ -337,6 +346,7 @@ impl Config {
             cache,
             admin,
             data_dir,
+            telemetry,
             key_value_stores,
         })
     }

@@ -22,6 +22,9 @@ pub struct RouteConfig {
     pub name: String,
     /// The path pattern.
     pub pattern: Pattern,
+    /// The middleware's name when this is one of the route's middleware
+    /// ([`RouteConfig::for_middleware`]); `None` for the route itself.
+    pub middleware_name: Option<String>,
     /// The component file, resolved against the config file's folder;
     /// empty when the route ends in an `upstream` instead.
     pub component: PathBuf,
@@ -73,6 +76,7 @@ impl RouteConfig {
         RouteConfig {
             name: self.name.clone(),
             pattern: self.pattern.clone(),
+            middleware_name: Some(middleware.name.clone()),
             component: middleware.component.clone(),
             env: middleware.env.clone(),
             limits: self.limits.clone(),
@@ -204,6 +208,7 @@ impl RawRoute {
         Ok(RouteConfig {
             name,
             pattern,
+            middleware_name: None,
             component: match upstream {
                 None => shared.base.join(&component),
                 Some(_) => component,

@@ -124,13 +124,13 @@ impl Line {
                 &**current
             }
         };
-        let (route, request_id) = (&tag.route, &tag.request_id);
+        let (route, request_id, trace_id) = (&tag.route, &tag.request_id, tag.trace_id());
         match self.stream {
             Stream::Stdout => {
-                tracing::info!(target: "switchyard::guest", %route, %request_id, "stdout: {text}{cut}")
+                tracing::info!(target: "switchyard::guest", %route, %request_id, trace_id, "stdout: {text}{cut}")
             }
             Stream::Stderr => {
-                tracing::warn!(target: "switchyard::guest", %route, %request_id, "stderr: {text}{cut}")
+                tracing::warn!(target: "switchyard::guest", %route, %request_id, trace_id, "stderr: {text}{cut}")
             }
         }
         self.text.clear();

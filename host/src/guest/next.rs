@@ -8,6 +8,7 @@
 //! store, so the guest layer calls the chain without naming it, the shape of
 //! wasmtime's `WasiHttpHooks` and axum's `Next`.
 
+use crate::telemetry::trace::Span;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -30,5 +31,11 @@ pub type NextResponse =
 /// on the middleware's outgoing request and returns that element's response
 /// as the middleware's incoming response.
 pub trait NextHop: Send + Sync {
-    fn send(self: Arc<Self>, request: http::Request<WasiBody>) -> NextResponse;
+    /// `within` is the span of the element calling `next` (while tracing
+    /// is on): the next element's span is its child.
+    fn send(
+        self: Arc<Self>,
+        request: http::Request<WasiBody>,
+        within: Option<Span>,
+    ) -> NextResponse;
 }

@@ -56,6 +56,18 @@ impl InvokeError {
         }
     }
 
+    /// How the element's span says it ended (`switchyard.outcome`).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            InvokeError::Timeout(_) => "timeout",
+            InvokeError::Trap(_) => "trap",
+            InvokeError::BadRequest(_) | InvokeError::BodyTooLarge(_) => "refused",
+            InvokeError::Overloaded(_) => "overloaded",
+            InvokeError::NoResponse | InvokeError::GuestError(_) => "no response",
+            InvokeError::Internal(_) => "error",
+        }
+    }
+
     /// The short body the client sees.
     pub fn public_message(&self) -> &'static str {
         match self {
@@ -74,7 +86,7 @@ impl InvokeError {
     /// stopped it. Called once per failed request, wherever in the chain it
     /// failed.
     pub fn log(&self, tag: &RequestTag) {
-        let (route, request_id) = (&tag.route, &tag.request_id);
+        let (route, request_id, trace_id) = (&tag.route, &tag.request_id, tag.trace_id());
         let limit = match self {
             InvokeError::Timeout(_) => Some("timeout"),
             InvokeError::BodyTooLarge(_) => Some("request_body"),
@@ -88,16 +100,16 @@ impl InvokeError {
             InvokeError::BadRequest(_)
             | InvokeError::BodyTooLarge(_)
             | InvokeError::Overloaded(_) => {
-                tracing::warn!(%route, %request_id, "{self}")
+                tracing::warn!(%route, %request_id, trace_id, "{self}")
             }
             // Route and request id first: a trap's detail spans several lines.
             InvokeError::Trap(detail) => {
-                tracing::error!(%route, %request_id, detail = ?detail, "guest trapped before sending a response")
+                tracing::error!(%route, %request_id, trace_id, detail = ?detail, "guest trapped before sending a response")
             }
             InvokeError::Internal(detail) => {
-                tracing::error!(%route, %request_id, detail = ?detail, "internal error")
+                tracing::error!(%route, %request_id, trace_id, detail = ?detail, "internal error")
             }
-            _ => tracing::error!(%route, %request_id, "{self}"),
+            _ => tracing::error!(%route, %request_id, trace_id, "{self}"),
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::runtime::HandlerPre;
 use crate::telemetry;
 use bytes::Bytes;
 use http_body::Body;
+use opentelemetry::KeyValue;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -81,6 +82,7 @@ impl Handler {
 
         let pre = pre.clone();
         let (route, metrics) = (tag.route.clone(), tag.metrics.clone());
+        let span = tag.trace.clone();
         // One value, so that however the task ends (even aborted) the store,
         // and with it the pool slot, goes before the server slot.
         let running = Running { store, _slot: slot };
@@ -92,7 +94,12 @@ impl Handler {
             let run = async {
                 let instantiating = Instant::now();
                 let proxy = pre.instantiate_async(&mut *store).await?;
-                metrics.instantiated(instantiating.elapsed());
+                let took = instantiating.elapsed();
+                metrics.instantiated(took);
+                if let Some(span) = &span {
+                    let micros = took.as_micros() as i64;
+                    span.set(KeyValue::new("switchyard.instantiation_us", micros));
+                }
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut *store, request, outparam)

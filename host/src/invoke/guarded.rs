@@ -17,8 +17,10 @@ use super::error::DeadlineExceeded;
 use super::fate::{Ended, Fate};
 use crate::request::RequestTag;
 use crate::telemetry;
+use crate::telemetry::trace::Span;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use opentelemetry::KeyValue;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -71,6 +73,8 @@ pub struct GuardedBody {
     _holds: Option<Arc<InstanceSlot>>,
     /// The request's deadline, when the body must keep it itself.
     deadline: Option<(Pin<Box<tokio::time::Sleep>>, Duration)>,
+    /// The element's span, ended with the body.
+    trace: Option<Span>,
 }
 
 impl GuardedBody {
@@ -90,7 +94,26 @@ impl GuardedBody {
             tag,
             _holds: None,
             deadline: None,
+            trace: None,
         }
+    }
+
+    /// End `span` when the body ends, with how it ended.
+    pub fn traced(mut self, span: Span) -> GuardedBody {
+        self.trace = Some(span);
+        self
+    }
+
+    /// End the element's span: `outcome`, and why when it failed.
+    fn end_span(&mut self, outcome: &'static str, failure: Option<String>) {
+        let Some(span) = self.trace.take() else {
+            return;
+        };
+        span.set(KeyValue::new("switchyard.outcome", outcome));
+        if let Some(failure) = failure {
+            span.fail(failure);
+        }
+        span.end();
     }
 
     /// Hold `slot` until the body is done.
@@ -123,8 +146,11 @@ impl GuardedBody {
         tracing::error!(
             route = %self.tag.route,
             request_id = %self.tag.request_id,
+            trace_id = self.tag.trace_id(),
             "the route's deadline of {timeout:?} passed while the guest was streaming its response; cutting the response short"
         );
+        let why = format!("the route's deadline of {timeout:?} passed while streaming");
+        self.end_span("timeout", Some(why));
         Poll::Ready(Some(Err(anyhow::Error::new(DeadlineExceeded(timeout))
             .context("guest failed while streaming its response"))))
     }
@@ -140,14 +166,19 @@ impl GuardedBody {
         let outcome = ready!(Pin::new(guest).poll(cx));
         self.guest = None;
         let Err(error) = outcome else {
+            self.end_span("complete", None);
             return Poll::Ready(None);
         };
-        if error.is::<DeadlineExceeded>() {
+        let timed_out = error.is::<DeadlineExceeded>();
+        if timed_out {
             telemetry::limit_hit(&self.tag.route, "timeout");
         }
+        let outcome = if timed_out { "timeout" } else { "trap" };
+        self.end_span(outcome, Some(format!("{error:#}")));
         tracing::error!(
             route = %self.tag.route,
             request_id = %self.tag.request_id,
+            trace_id = self.tag.trace_id(),
             detail = ?error,
             "guest failed while streaming its response; cutting the response short"
         );
@@ -179,8 +210,10 @@ impl Body for GuardedBody {
                 tracing::warn!(
                     route = %this.tag.route,
                     request_id = %this.tag.request_id,
+                    trace_id = this.tag.trace_id(),
                     "response body failed: {error}"
                 );
+                this.end_span("cut short", Some(format!("response body failed: {error}")));
                 Poll::Ready(Some(Err(anyhow::Error::from(error))))
             }
             None => this.poll_outcome(cx),
@@ -189,5 +222,13 @@ impl Body for GuardedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+impl Drop for GuardedBody {
+    /// A body dropped before its end: the client went away (or the server
+    /// cut it) while the guest was still answering.
+    fn drop(&mut self) {
+        self.end_span("cut short", None);
     }
 }

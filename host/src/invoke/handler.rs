@@ -22,6 +22,7 @@ use crate::telemetry::RouteMetrics;
 use anyhow::Context as _;
 use bytes::Bytes;
 use http_body::Body;
+use opentelemetry::KeyValue;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +35,10 @@ pub struct Handler {
     pub route: Arc<str>,
     /// The route's metric handles, resolved at load.
     pub metrics: Arc<RouteMetrics>,
+    /// What its spans call it: the middleware's name, or the route's.
+    pub component: Arc<str>,
+    /// Whether it runs as one of a route's middleware.
+    pub middleware: bool,
     /// The component file it was loaded from.
     pub file: PathBuf,
     /// sha256 of the component's bytes.
@@ -57,7 +62,7 @@ pub struct Handler {
     pub(super) pre: HandlerPre,
     /// The route's pooled instances: a 0.3 component's (fresh or reused),
     /// or a 0.2 component's with `instance_reuse`.
-    pool: Option<InstancePool>,
+    pub(super) pool: Option<InstancePool>,
 }
 
 /// What could not be loaded, in one line: a route's component (naming the
@@ -132,6 +137,12 @@ impl Handler {
             route: route.name.as_str().into(),
             pool: pool(route, &pre, &outbound, &metrics, &grants),
             metrics,
+            component: route
+                .middleware_name
+                .as_deref()
+                .unwrap_or(&route.name)
+                .into(),
+            middleware: route.middleware_name.is_some(),
             file: route.component.clone(),
             digest,
             load_time: started.elapsed(),
@@ -174,6 +185,12 @@ impl Handler {
             route: route.name.as_str().into(),
             pool: pool(route, &self.pre, &outbound, &metrics, &grants),
             metrics,
+            component: route
+                .middleware_name
+                .as_deref()
+                .unwrap_or(&route.name)
+                .into(),
+            middleware: route.middleware_name.is_some(),
             file: route.component.clone(),
             digest: self.digest,
             load_time: self.load_time,
@@ -206,6 +223,7 @@ impl Handler {
     /// Whether this handler was loaded from exactly `route`'s settings.
     pub fn matches(&self, route: &RouteConfig) -> bool {
         self.file == route.component
+            && *self.component == *route.middleware_name.as_deref().unwrap_or(&route.name)
             && self.grants.matches(route)
             && *self.route == *route.name
             && self.limits == route.limits
@@ -250,6 +268,39 @@ impl Handler {
     /// `slot` the request's admission for the first element, one of its
     /// server slots for each later one.
     pub async fn run<B>(
+        &self,
+        request: hyper::Request<B>,
+        scheme: Scheme,
+        tag: &RequestTag,
+        slot: InstanceSlot,
+        arrived: Instant,
+        next: Option<Arc<dyn NextHop>>,
+    ) -> Result<hyper::Response<GuardedBody>, InvokeError>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let Some(span) = self.span(tag) else {
+            return self
+                .run_untraced(request, scheme, tag, slot, arrived, next)
+                .await;
+        };
+        let tag = tag.within(Some(span.clone()));
+        let ran = self
+            .run_untraced(request, scheme, &tag, slot, arrived, next)
+            .await;
+        match ran {
+            Ok(response) => Ok(response.map(|body| body.traced(span))),
+            Err(error) => {
+                span.set(KeyValue::new("switchyard.outcome", error.outcome()));
+                span.fail(error.to_string());
+                span.end();
+                Err(error)
+            }
+        }
+    }
+
+    async fn run_untraced<B>(
         &self,
         request: hyper::Request<B>,
         scheme: Scheme,

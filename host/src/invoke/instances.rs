@@ -124,6 +124,8 @@ impl HandlerState for RouteInstances {
                 "-".into()
             },
             hops: 0,
+            generation: 0,
+            trace: None,
         }));
         let state = RequestState::for_reuse(
             &recipe.grants,
@@ -283,7 +285,7 @@ impl WorkerState for InstanceState {
                 };
                 tracing::info!(
                     route = %self.route,
-                    request_id = %ticket.tag.request_id,
+                    request_id = %ticket.tag.request_id, trace_id = ticket.tag.trace_id(),
                     "{what}"
                 );
                 ticket.finish(Err(error));

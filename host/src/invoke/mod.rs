@@ -18,6 +18,7 @@ mod handler;
 mod instances;
 mod limited;
 mod pool;
+mod traced;
 
 pub use admission::{Admission, InstanceSlot};
 pub use error::InvokeError;

@@ -32,6 +32,7 @@ use crate::body::{plain, LimitedBody, ResponseBody};
 use crate::guest::{NextHop, NextResponse, NEXT_AUTHORITY};
 use crate::invoke::{Admission, Handler, InstanceSlot, InvokeError};
 use crate::request::{content_length, RequestTag};
+use crate::telemetry::trace::Span;
 use crate::telemetry::RouteMetrics;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -251,8 +252,12 @@ struct Next {
 }
 
 impl NextHop for Next {
-    fn send(self: Arc<Self>, request: http::Request<WasiBody>) -> NextResponse {
-        Box::pin(async move { self.run(request).await })
+    fn send(
+        self: Arc<Self>,
+        request: http::Request<WasiBody>,
+        within: Option<Span>,
+    ) -> NextResponse {
+        Box::pin(async move { self.run(request, within).await })
     }
 }
 
@@ -262,7 +267,17 @@ impl Next {
     async fn run(
         &self,
         mut request: http::Request<WasiBody>,
+        within: Option<Span>,
     ) -> Result<http::Response<WasiBody>, Error> {
+        // The next element runs inside the span of the one that called it.
+        let within_tag;
+        let tag = match within {
+            Some(span) => {
+                within_tag = self.tag.within(Some(span));
+                &within_tag
+            }
+            None => &self.tag,
+        };
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(if self.origin.tls {
             http::uri::Scheme::HTTPS
@@ -290,14 +305,14 @@ impl Next {
             Element::Component(handler) => {
                 let Some(slot) = self.spare.take() else {
                     let error = InvokeError::Overloaded("the server is at max_concurrent_requests");
-                    error.log(&self.tag);
+                    error.log(tag);
                     return Ok(plain(error.status(), error.public_message()));
                 };
                 let ran = handler
                     .run(
                         request,
                         self.origin.scheme(),
-                        &self.tag,
+                        tag,
                         InstanceSlot::Inner(slot),
                         self.arrived,
                         after,
@@ -309,13 +324,13 @@ impl Next {
                             .boxed_unsync()
                     })),
                     Err(error) => {
-                        error.log(&self.tag);
+                        error.log(tag);
                         Ok(plain(error.status(), error.public_message()))
                     }
                 }
             }
             Element::Upstream(upstream) => Ok(upstream
-                .forward(request, &self.tag, &self.origin, self.arrived, None)
+                .forward(request, tag, &self.origin, self.arrived, None)
                 .await),
         }
     }

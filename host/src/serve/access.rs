@@ -9,14 +9,17 @@
 //! the connection cut a client that stopped reading: `client stalled`).
 
 use crate::body::{Progress, ResponseBody};
+use crate::telemetry::trace::Span;
 use crate::telemetry::{self, RouteMetrics};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
+use opentelemetry::KeyValue;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
+use tracing::field::display;
 
 /// Longest incoming `x-request-id` the server adopts.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -49,6 +52,8 @@ pub struct AccessRecord {
     /// watches it (`serve/connection.rs`): says whether it was cut for
     /// stalling.
     pub progress: Option<Arc<Progress>>,
+    /// The request's server span, ended with the record.
+    pub trace: Option<Span>,
 }
 
 impl AccessRecord {
@@ -106,9 +111,11 @@ impl AccessBody {
             return;
         };
         let elapsed = record.started.elapsed();
+        let trace_id = record.trace.as_ref().map(|span| display(span.trace_id()));
         tracing::info!(
             target: "switchyard::access",
             request_id = %record.request_id,
+            trace_id,
             method = %record.method,
             path = %record.path,
             route = %record.route_label(),
@@ -120,6 +127,20 @@ impl AccessBody {
             "request"
         );
         (record.in_flight.0).answered(record.status, elapsed, self.bytes);
+        if let Some(span) = &record.trace {
+            span.set(KeyValue::new(
+                "http.response.status_code",
+                record.status as i64,
+            ));
+            span.set(KeyValue::new("http.response.body.size", self.bytes as i64));
+            span.set(KeyValue::new("switchyard.outcome", outcome));
+            if record.status >= 500 {
+                span.fail(format!("HTTP {}", record.status));
+            } else if outcome == "cut short" {
+                span.fail("the response was cut short");
+            }
+            span.end();
+        }
         // `record` (and with it the in-flight count) ends here.
     }
 }

@@ -14,15 +14,17 @@ use crate::body::{plain, Progress, ResponseBody};
 use crate::config::ServerLimits;
 use crate::invoke::{Admission, InvokeError};
 use crate::request::path::{self, PathRefused};
-use crate::request::{ClientAddr, OverTls, RequestTag};
+use crate::request::{content_length, ClientAddr, OverTls, RequestTag};
 use crate::routing::Registry;
+use crate::telemetry::trace::{self, Span};
 use crate::telemetry::RouteMetrics;
 use http::{HeaderValue, StatusCode};
 use hyper::body::Incoming;
+use opentelemetry::KeyValue;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
@@ -137,6 +139,7 @@ impl Service {
             Some(OverTls) => Scheme::Https,
             None => Scheme::Http,
         };
+        let span = server_span(&request, &request_id, matches!(scheme, Scheme::Https));
         let snapshot = self.registry.snapshot();
         // hyper counts header lines on HTTP/1 only; HTTP/2 gets the same
         // limit here.
@@ -170,11 +173,17 @@ impl Service {
             Ok((request, Some(route))) => {
                 let metrics = route.chain.metrics().clone();
                 let in_flight = InFlight::enter(metrics.clone());
+                if let Some(span) = &span {
+                    span.routed(&method, &route.config.pattern.to_string(), route.generation);
+                    span.set(KeyValue::new("switchyard.route", route.config.name.clone()));
+                }
                 let tag = RequestTag {
                     route: route.chain.route().clone(),
                     metrics,
                     request_id: request_id.clone(),
                     hops: crate::request::hops(&request),
+                    generation: route.generation,
+                    trace: span.clone(),
                 };
                 let chain = &route.chain;
                 let invoked = match self.admit(chain.slots(), chain.instances()).await {
@@ -213,9 +222,45 @@ impl Service {
             started,
             in_flight,
             progress,
+            trace: span,
         };
         Ok(AccessBody::wrap(response, record))
     }
+}
+
+/// The request's server span (HTTP semantic conventions), continuing the
+/// trace its `traceparent` names; `None` while tracing is off.
+fn server_span<B>(request: &hyper::Request<B>, request_id: &str, tls: bool) -> Option<Span> {
+    if !trace::enabled() {
+        return None;
+    }
+    let method = request.method().as_str().to_string();
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", method.clone()),
+        KeyValue::new("url.path", request.uri().path().to_string()),
+        KeyValue::new("url.scheme", if tls { "https" } else { "http" }),
+        KeyValue::new(
+            "network.protocol.version",
+            match request.version() {
+                http::Version::HTTP_2 => "2",
+                http::Version::HTTP_10 => "1.0",
+                _ => "1.1",
+            },
+        ),
+        KeyValue::new("switchyard.request_id", request_id.to_string()),
+    ];
+    if let Some(ClientAddr(peer)) = request.extensions().get::<ClientAddr>() {
+        attributes.push(KeyValue::new("client.address", peer.ip().to_string()));
+    }
+    if let Some(agent) = request.headers().get(http::header::USER_AGENT) {
+        if let Ok(agent) = agent.to_str() {
+            attributes.push(KeyValue::new("user_agent.original", agent.to_string()));
+        }
+    }
+    if let Some(length) = content_length(request) {
+        attributes.push(KeyValue::new("http.request.body.size", length as i64));
+    }
+    Span::server(request.headers(), method, SystemTime::now(), attributes)
 }
 
 /// `request` with its path in canonical form ([`path::canonical`]) and its

@@ -14,6 +14,7 @@
 
 pub mod log_writer;
 mod route;
+pub mod trace;
 
 pub use route::RouteMetrics;
 
@@ -69,6 +70,14 @@ pub const POOLED_INSTANCES: &str = "switchyard_pooled_instances";
 pub const KV_OPERATIONS: &str = "switchyard_kv_operations_total";
 /// Seconds one wasi:keyvalue call spent in its backend, by `store` and `op`.
 pub const KV_DURATION: &str = "switchyard_kv_operation_duration_seconds";
+
+/// Spans that never reached the trace collector, by `reason`: `queue_full`
+/// (the export queue was full: the collector is slow, down or hanging) or
+/// `export_failed` (the collector refused the batch or could not be
+/// reached). See `telemetry/trace/export.rs`.
+pub const TRACE_SPANS_DROPPED: &str = "switchyard_trace_spans_dropped_total";
+/// Spans the trace collector accepted.
+pub const TRACE_SPANS_EXPORTED: &str = "switchyard_trace_spans_exported_total";
 
 /// Latency buckets (seconds): 0.5 ms to 30 s.
 const SECONDS_BUCKETS: &[f64] = &[
@@ -147,6 +156,11 @@ fn describe() {
         Unit::Seconds,
         "Time one wasi:keyvalue call spent in its backend, by store and operation."
     );
+    describe_counter!(
+        TRACE_SPANS_DROPPED,
+        "Spans lost before the trace collector, by reason (queue_full, export_failed)."
+    );
+    describe_counter!(TRACE_SPANS_EXPORTED, "Spans the trace collector accepted.");
     describe_counter!(
         MEMORY_BUDGET_HITS,
         "Instances stopped by a memory budget (linear or host), by route and budget."

@@ -65,7 +65,7 @@ impl KeyValueView<'_> {
             let tag = &self.access.tag;
             tracing::warn!(
                 route = %tag.route,
-                request_id = %tag.request_id,
+                request_id = %tag.request_id, trace_id = tag.trace_id(),
                 store = store.name(),
                 op,
                 "key-value call failed: {error}"
@@ -82,7 +82,7 @@ impl KeyValueView<'_> {
         };
         tracing::warn!(
             route = %tag.route,
-            request_id = %tag.request_id,
+            request_id = %tag.request_id, trace_id = tag.trace_id(),
             store = identifier,
             "the guest may not open store '{}': {why}",
             identifier.escape_debug()

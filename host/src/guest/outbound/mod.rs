@@ -29,9 +29,12 @@ use crate::body::Holding;
 use crate::config::{AllowedHosts, Grant, Limits};
 use crate::request::{RequestTag, HOPS_HEADER};
 use crate::telemetry;
+use crate::telemetry::trace::{Span, TRACEPARENT};
 use http_body_util::BodyExt;
+use opentelemetry::KeyValue;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -185,13 +188,46 @@ impl WasiHttpHooks for Outbound {
     ) -> SendFuture {
         // A middleware passing its request on: in-process, never the network.
         if let Some(next) = self.next.as_ref().filter(|_| is_next(request.uri())) {
-            let next = next.clone();
+            let (next, within) = (next.clone(), self.tag.trace.clone());
             return Box::new(async move {
-                let response = next.send(request).await?;
+                let response = next.send(request, within).await?;
                 Ok((response, Box::new(async { Ok(()) }) as IoFuture))
             });
         }
         let (gate, tag, url) = (self.gate.clone(), self.tag.clone(), request.uri().clone());
+        let span = tag
+            .trace
+            .as_ref()
+            .map(|parent| parent.outgoing(request.method(), &url));
+        let sent = self.send_granted(request, options, &gate, &tag, &url, span.as_ref());
+        let Some(span) = span else {
+            return sent;
+        };
+        Box::new(async move {
+            let sent = Pin::from(sent).await;
+            span.answered(match &sent {
+                Ok((response, _)) => Ok(response.status().as_u16()),
+                Err(error) => Err(format!("{error}")),
+            });
+            sent
+        })
+    }
+}
+
+impl Outbound {
+    /// A request to the network: checked against the route's grants and
+    /// limits, carrying `span`'s trace context unless the guest set its own
+    /// `traceparent`, then sent.
+    fn send_granted(
+        &self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        gate: &Arc<OutboundGate>,
+        tag: &RequestTag,
+        url: &http::Uri,
+        span: Option<&Span>,
+    ) -> SendFuture {
+        let (gate, tag, url) = (gate.clone(), tag.clone(), url.clone());
         let Some(grant) = gate.allowed.grant(&url) else {
             gate.denied.fetch_add(1, Ordering::Relaxed);
             telemetry::limit_hit(&tag.route, "outbound_denied");
@@ -199,13 +235,13 @@ impl WasiHttpHooks for Outbound {
                 true => "no outbound hosts are allowed for this route",
                 false => "the URL matches none of this route's allowed outbound hosts",
             };
-            tracing::warn!(route = %tag.route, request_id = %tag.request_id, url = %url,
+            tracing::warn!(route = %tag.route, request_id = %tag.request_id, trace_id = tag.trace_id(), url = %url,
                 "outbound request denied: {why}");
             return Box::new(async { Err(Error::HttpRequestDenied) });
         };
         if tag.hops >= MAX_HOPS {
             telemetry::outbound_refused(&tag.route, "hops");
-            tracing::warn!(route = %tag.route, request_id = %tag.request_id, url = %url,
+            tracing::warn!(route = %tag.route, request_id = %tag.request_id, trace_id = tag.trace_id(), url = %url,
                 hops = tag.hops, "outbound request refused: the request is already nested \
                 {} deep in guest outbound requests (the most is {MAX_HOPS}): \
                 is a guest calling its own server?", tag.hops);
@@ -215,6 +251,13 @@ impl WasiHttpHooks for Outbound {
         request
             .headers_mut()
             .insert(HOPS_HEADER, http::HeaderValue::from(tag.hops + 1));
+        if let Some(span) = span {
+            match request.headers().contains_key(TRACEPARENT) {
+                // The guest traces this call itself: its context stands.
+                true => span.set(KeyValue::new("switchyard.guest_traceparent", true)),
+                false => span.inject(request.headers_mut()),
+            }
+        }
         let options = gate.options(options);
         Box::new(async move {
             let wait = options
@@ -223,7 +266,7 @@ impl WasiHttpHooks for Outbound {
             let Ok(Ok(permit)) =
                 tokio::time::timeout(wait, gate.permits.clone().acquire_owned()).await
             else {
-                tracing::warn!(route = %tag.route, request_id = %tag.request_id, url = %url,
+                tracing::warn!(route = %tag.route, request_id = %tag.request_id, trace_id = tag.trace_id(), url = %url,
                     "outbound request refused: the route's outbound concurrency limit was reached");
                 return Err(Error::ConnectionLimitReached);
             };
@@ -271,12 +314,12 @@ impl Refusal {
         match self {
             Refusal::Own(addr) => {
                 telemetry::outbound_refused(route, "own-listener");
-                tracing::warn!(route = %route, request_id = %id, url = %url, address = %addr,
+                tracing::warn!(route = %route, request_id = %id, trace_id = tag.trace_id(), url = %url, address = %addr,
                     "outbound request refused: {host} is {addr}, this server's own listener");
             }
             Refusal::Class(addr, class) => {
                 telemetry::outbound_refused(route, class.name());
-                tracing::warn!(route = %route, request_id = %id, url = %url, address = %addr,
+                tracing::warn!(route = %route, request_id = %id, trace_id = tag.trace_id(), url = %url, address = %addr,
                     class = %class, "outbound request refused: {host} resolves to {}, \
                     a {class} address; allow it with a pattern naming the address or \
                     `allow_private_networks = true`", addr.ip());

@@ -193,6 +193,8 @@ async fn send_nested(
         request_id: "r1".into(),
         hops,
         metrics: crate::telemetry::RouteMetrics::new("test"),
+        generation: 1,
+        trace: None,
     };
     let request = http::Request::get(url).body(Empty::new().map_err(|e| match e {}).boxed_unsync());
     let mut outbound = Outbound::new(tag, gate.clone());

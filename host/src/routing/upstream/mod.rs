@@ -89,19 +89,28 @@ impl Upstream {
         arrived: Instant,
         held: Option<Admission>,
     ) -> http::Response<WasiBody> {
-        let request = self.rewrite(request, origin);
+        let mut request = self.rewrite(request, origin);
+        // The upstream joins the request's trace under this hop's span.
+        let span = (tag.trace.as_ref()).map(|parent| {
+            let span = parent.outgoing(request.method(), request.uri());
+            span.inject(request.headers_mut());
+            span
+        });
         let deadline = arrived + self.limits.timeout;
         let first_byte = self.limits.outbound_first_byte_timeout;
         let send = tokio::time::timeout(first_byte, client::send(&self.pool, request));
         let (status, why) = match tokio::time::timeout_at(deadline.into(), send).await {
             Ok(Ok(Ok(response))) => {
                 let (mut parts, body) = response.into_parts();
+                if let Some(span) = &span {
+                    span.answered(Ok(parts.status.as_u16()));
+                }
                 strip_hop_by_hop(&mut parts.headers);
                 let gap = self.limits.outbound_between_bytes_timeout;
                 let (tag, uri) = (tag.clone(), self.uri.clone());
                 let body = Paced::new(body, gap).map_err(move |error| {
                     tracing::warn!(route = %tag.route, request_id = %tag.request_id,
-                        upstream = %uri, "upstream response body failed, cutting it short: {error}");
+                        trace_id = tag.trace_id(), upstream = %uri, "upstream response body failed, cutting it short: {error}");
                     error
                 });
                 let body = Holding { body, held }.boxed_unsync();
@@ -126,8 +135,12 @@ impl Upstream {
                 ),
             ),
         };
-        tracing::warn!(route = %tag.route, request_id = %tag.request_id, upstream = %self.uri,
+        tracing::warn!(route = %tag.route, request_id = %tag.request_id,
+            trace_id = tag.trace_id(), upstream = %self.uri,
             status = status.as_u16(), "upstream request failed: {why}");
+        if let Some(span) = &span {
+            span.answered(Err(format!("upstream request failed: {why}")));
+        }
         let message = match status {
             StatusCode::GATEWAY_TIMEOUT => "gateway timeout: the upstream did not answer in time\n",
             _ => "bad gateway: the upstream could not be reached\n",
