@@ -46,6 +46,7 @@ mod startup;
 mod streaming;
 mod templates;
 mod tls;
+mod traces;
 mod upstream;
 mod variables;
 mod wit_deps;

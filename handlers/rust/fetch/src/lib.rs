@@ -6,7 +6,9 @@
 //! `text/plain` with the `wasi:http` `error-code` case name exactly as written
 //! in the WIT (`HTTP-request-denied`, `connection-refused`, `DNS-error`, ...),
 //! optionally followed by `: details`. Tests use it to check the host's
-//! outbound policy. A missing or unusable `url` gets 400.
+//! outbound policy. A missing or unusable `url` gets 400. With
+//! `&traceparent=V` the outgoing request carries `traceparent: V`, as a
+//! guest that traces its own calls sets it.
 
 use sdk::wasi::http::outgoing_handler;
 use sdk::wasi::http::types::{ErrorCode, FieldSizePayload, OutgoingRequest, Scheme};
@@ -20,7 +22,10 @@ impl sdk::Guest for Fetch {
         let result = match sdk::query_value(&target, "url").as_deref().map(Url::parse) {
             None => sdk::respond_text(out, 400, "missing url parameter: /fetch?url=http://...\n"),
             Some(Err(why)) => sdk::respond_text(out, 400, &format!("invalid url: {why}\n")),
-            Some(Ok(url)) => fetch(&url, out),
+            Some(Ok(url)) => {
+                let traceparent = sdk::query_value(&target, "traceparent");
+                fetch(&url, traceparent.as_deref(), out)
+            }
         };
         if let Err(e) = result {
             eprintln!("fetch: {e}");
@@ -67,8 +72,8 @@ impl<'a> Url<'a> {
     }
 }
 
-fn fetch(url: &Url, out: ResponseOutparam) -> Result<(), sdk::Error> {
-    let upstream = match send(url) {
+fn fetch(url: &Url, traceparent: Option<&str>, out: ResponseOutparam) -> Result<(), sdk::Error> {
+    let upstream = match send(url, traceparent) {
         Ok(upstream) => upstream,
         Err(code) => return sdk::respond_text(out, 502, &format!("{}\n", error_name(&code))),
     };
@@ -93,9 +98,18 @@ fn fetch(url: &Url, out: ResponseOutparam) -> Result<(), sdk::Error> {
 }
 
 /// Send `GET url` and wait for the response head.
-fn send(url: &Url) -> Result<sdk::wasi::http::types::IncomingResponse, ErrorCode> {
-    let request = OutgoingRequest::new(Fields::new());
+fn send(
+    url: &Url,
+    traceparent: Option<&str>,
+) -> Result<sdk::wasi::http::types::IncomingResponse, ErrorCode> {
     let invalid = |what: &str| ErrorCode::InternalError(Some(format!("invalid {what}")));
+    let headers = Fields::new();
+    if let Some(value) = traceparent {
+        headers
+            .append("traceparent", value.as_bytes())
+            .map_err(|_| invalid("traceparent"))?;
+    }
+    let request = OutgoingRequest::new(headers);
     request
         .set_method(&Method::Get)
         .map_err(|()| invalid("method"))?;

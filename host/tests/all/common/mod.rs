@@ -17,6 +17,7 @@ mod patterned;
 pub use patterned::{assert_patterned, patterned_body};
 mod started;
 pub use started::{stderr_line, Started, Stderr, SLOW_START};
+pub mod otlp;
 pub mod project;
 pub mod redis;
 pub mod upstream;
