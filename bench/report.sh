@@ -43,6 +43,19 @@ ratio_table() {
     done
   done
 }
+# tracing_table: tracing on (syt) against off (sy) per connection count and
+# component, from the same alternating rounds.
+tracing_table() {
+  local conns c
+  echo "| connections | component | req/s off | req/s on | on / off req/s | CPU µs/request off | on | added µs/request | p99 ms off | on |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  for conns in $CONNECTIONS; do
+    for c in "${hellos[@]}"; do
+      has_key "syt:$c" || continue
+      echo "| $conns | $c | $(num "$(med "${rps[sy:$c,$conns]}")") | $(num "$(med "${rps[syt:$c,$conns]}")") | $(ratio "$(med "${rps[syt:$c,$conns]}")" "$(med "${rps[sy:$c,$conns]}")") | $(med "${cpu_us[sy:$c,$conns]}") | $(med "${cpu_us[syt:$c,$conns]}") | $(awk -v a="$(med "${cpu_us[syt:$c,$conns]}")" -v b="$(med "${cpu_us[sy:$c,$conns]}")" 'BEGIN { if (a == "nan" || b == "nan") print "n/a"; else printf "%.1f", a - b }') | $(ms "$(med "${p99[sy:$c,$conns]}")") | $(ms "$(med "${p99[syt:$c,$conns]}")") |"
+    done
+  done
+}
 # body_table SIZE_KEY... : MB/s and memory per size, component and server,
 # with Switchyard / wasmtime serve per size and component.
 body_table() {
@@ -107,6 +120,12 @@ write_report() { # FILE
     throughput_table sy wt
     echo
     ratio_table sy wt
+    echo
+    echo "## Tracing on: every request's spans exported over OTLP"
+    echo
+    echo "The fresh hellos again, on a server with \`OTEL_TRACES_SAMPLER=always_on\` exporting every request's server and handler spans to a local OTLP/HTTP receiver (\`bench/otlp-sink.py\`), in the same alternating rounds as the server with tracing off. Target: at most 10 % fewer req/s."
+    echo
+    tracing_table
     echo
     echo "## Instance reuse: one instance serving up to $REUSE_COUNT requests"
     echo

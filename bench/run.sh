@@ -55,10 +55,12 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # instance_reuse), wt and wtr (wasmtime serve, fresh and reusing), each
 # `:COMPONENT`; and hyper. url[KEY] is the component's URL on that server.
 declare -A url pid_of label
+trace_env=()
 label_of() { # KEY: the server's name in the tables
   case ${1%%:*} in
     sy) echo "Switchyard" ;; wt) echo "wasmtime serve${wt_flags[${1#*:}]:+ ${wt_flags[${1#*:}]}}" ;;
     syr) echo "Switchyard, instance_reuse = $REUSE_COUNT" ;;
+    syt) echo "Switchyard, tracing on (sampling 1.0, OTLP to a local receiver)" ;;
     wtr) echo "wasmtime serve${wt_flags[${1#*:}]:+ ${wt_flags[${1#*:}]}} --max-instance-reuse-count $REUSE_COUNT" ;;
     hyper) echo "raw hyper" ;;
   esac
@@ -67,7 +69,7 @@ label_of() { # KEY: the server's name in the tables
 # COMPONENT at /COMPONENT, its admin listener on (as a user runs it).
 start_switchyard() {
   local prefix=$1 config=$2 c; shift 2
-  start "switchyard ($prefix)" "$work/$prefix.log" env RUST_LOG=warn "$switchyard_bin" serve \
+  start "switchyard ($prefix)" "$work/$prefix.log" env RUST_LOG=warn "${trace_env[@]}" "$switchyard_bin" serve \
     --config "$config" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 || die "switchyard ($prefix) did not start"
   for c in "$@"; do url[$prefix:$c]="http://$started_addr/$c"; pid_of[$prefix:$c]=$started_pid; done
 }
@@ -96,11 +98,22 @@ say "starting the servers"
 start_switchyard sy "$work/sy.toml" "${hellos[@]}" "${streams[@]}" echo
 for c in "${hellos[@]}"; do route "/$c" "${wasm[$c]}" "instance_reuse = $REUSE_COUNT"; done >"$work/syr.toml"
 start_switchyard syr "$work/syr.toml" "${hellos[@]}"
+# The same fresh hellos with every request traced (sampling 1.0) and its
+# spans exported to a local OTLP/HTTP receiver (bench/otlp-sink.py) that
+# keeps up, so what differs from `sy` is the tracing itself.
+for c in "${hellos[@]}"; do route "/$c" "${wasm[$c]}"; done >"$work/syt.toml"
+python3 bench/otlp-sink.py "$work/otlp.port" 2>"$work/otlp.log" &
+pids+=("$!")
+for _ in $(seq 1 500); do [ -s "$work/otlp.port" ] && break; sleep 0.01; done
+[ -s "$work/otlp.port" ] || die "bench/otlp-sink.py did not start: $(cat "$work/otlp.log")"
+trace_env=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$(cat "$work/otlp.port")" OTEL_TRACES_SAMPLER=always_on)
+start_switchyard syt "$work/syt.toml" "${hellos[@]}"
+trace_env=()
 start hyper-hello "$work/hyper.log" "$hyper_bin" --listen 127.0.0.1:0 || die "hyper-hello did not start"
 url[hyper]="http://$started_addr/hello"; pid_of[hyper]=$started_pid
 throughput_keys=()
 for c in "${hellos[@]}"; do
-  throughput_keys+=("sy:$c")
+  throughput_keys+=("sy:$c" "syt:$c")
   [ "$have_wasmtime" = 0 ] || { start_wasmtime wt "$c"; throughput_keys+=("wt:$c"); }
   throughput_keys+=("syr:$c")
   [ "$have_wasmtime" = 0 ] || { start_wasmtime wtr "$c" --max-instance-reuse-count "$REUSE_COUNT"; throughput_keys+=("wtr:$c"); }
